@@ -76,14 +76,18 @@ class GaussianPrior:
             if mirrored:
                 draw = np.where(rng.random(draw.size) < 0.5, -draw, draw)
             out = np.concatenate([out, draw[sub.contains(draw[:, None])]])
-        raise SpaceError(f"Gaussian prior cannot fill the range of {self.space.names[j]}")
+        raise SpaceError(
+            f"Gaussian prior cannot fill the range of {self.space.names[j]}"
+        )
 
     def _magnitude_range(self) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.space.lower, self.space.upper
         b = np.maximum(np.abs(lo), np.abs(hi))
         a = np.array(
             [
-                0.0 if any(l0 <= 0.0 <= h0 for l0, h0 in iv) else min(abs(v) for p in iv for v in p)
+                0.0
+                if any(l0 <= 0.0 <= h0 for l0, h0 in iv)
+                else min(abs(v) for p in iv for v in p)
                 for iv in self.space.intervals.values()
             ]
         )

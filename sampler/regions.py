@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -39,8 +40,10 @@ class ChiSquareRegions:
     def __post_init__(self) -> None:
         edges = tuple(float(e) for e in self.edges)
         if len(edges) != len(REGION_NAMES) + 1:
-            raise SamplerError(f"regions need {len(REGION_NAMES) + 1} edges, got {len(edges)}")
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise SamplerError(
+                f"regions need {len(REGION_NAMES) + 1} edges, got {len(edges)}"
+            )
+        if any(b <= a for a, b in itertools.pairwise(edges)):
             raise SamplerError(f"region edges must increase strictly, got {edges}")
         object.__setattr__(self, "edges", edges)
 
@@ -78,7 +81,9 @@ class ChiSquareRegions:
     def paper(cls, energy_tev: int) -> ChiSquareRegions:
         """The paper's regions at 8 or 13 TeV (Table 4)."""
         if int(energy_tev) not in PAPER_EDGES:
-            raise SamplerError(f"no paper regions at {energy_tev} TeV; expected 8 or 13")
+            raise SamplerError(
+                f"no paper regions at {energy_tev} TeV; expected 8 or 13"
+            )
         return cls(PAPER_EDGES[int(energy_tev)])
 
     @classmethod
@@ -115,8 +120,14 @@ class ChiSquareRegions:
         try:
             pairs = [tuple(map(float, data[name])) for name in REGION_NAMES]
         except KeyError as exc:
-            raise SamplerError(f"region {exc.args[0]!r} missing; need {REGION_NAMES}") from exc
-        for (_, hi), (lo, _), name in zip(pairs, pairs[1:], REGION_NAMES[1:], strict=False):
+            raise SamplerError(
+                f"region {exc.args[0]!r} missing; need {REGION_NAMES}"
+            ) from exc
+        for (_, hi), (lo, _), name in zip(
+            pairs, pairs[1:], REGION_NAMES[1:], strict=False
+        ):
             if lo != hi:
-                raise SamplerError(f"region {name} starts at {lo:g}, previous ends at {hi:g}")
+                raise SamplerError(
+                    f"region {name} starts at {lo:g}, previous ends at {hi:g}"
+                )
         return cls((pairs[0][0], *(hi for _, hi in pairs)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +83,9 @@ class ParameterSpace:
     _widths: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        checked = {name: _checked_intervals(name, iv) for name, iv in self.intervals.items()}
+        checked = {
+            name: _checked_intervals(name, iv) for name, iv in self.intervals.items()
+        }
         object.__setattr__(self, "intervals", checked)
         n_max = max(len(iv) for iv in checked.values())
         lows = np.full((self.dim, n_max), np.nan)
@@ -129,7 +132,9 @@ class ParameterSpace:
         self.check(X)
         total = self._widths.sum(axis=1)
         offset = np.cumsum(self._widths, axis=1) - self._widths
-        inside = (X[:, :, None] >= self._lows) & (X[:, :, None] <= self._lows + self._widths)
+        inside = (X[:, :, None] >= self._lows) & (
+            X[:, :, None] <= self._lows + self._widths
+        )
         k = np.argmax(inside, axis=2)
         rows = np.arange(self.dim)
         along = X - self._lows[rows, k] + offset[rows, k]
@@ -168,7 +173,9 @@ class ParameterSpace:
             Boolean mask, shape ``(n,)``.
         """
         X = self._as_matrix(X)
-        inside = (X[:, :, None] >= self._lows) & (X[:, :, None] <= self._lows + self._widths)
+        inside = (X[:, :, None] >= self._lows) & (
+            X[:, :, None] <= self._lows + self._widths
+        )
         return np.all(inside.any(axis=2), axis=1)
 
     def check(self, X: np.ndarray) -> None:
@@ -178,7 +185,9 @@ class ParameterSpace:
             SpaceError: Names the first offending point, parameter and value.
         """
         X = self._as_matrix(X)
-        inside = (X[:, :, None] >= self._lows) & (X[:, :, None] <= self._lows + self._widths)
+        inside = (X[:, :, None] >= self._lows) & (
+            X[:, :, None] <= self._lows + self._widths
+        )
         bad = ~inside.any(axis=2)
         if not bad.any():
             return
@@ -231,7 +240,9 @@ class ParameterSpace:
     @classmethod
     def from_dict(cls, data: Mapping) -> ParameterSpace:
         """Inverse of :meth:`to_dict`."""
-        intervals = {k: tuple(tuple(iv) for iv in v) for k, v in data["intervals"].items()}
+        intervals = {
+            k: tuple(tuple(iv) for iv in v) for k, v in data["intervals"].items()
+        }
         return cls(str(data["model"]), intervals)
 
     def _as_matrix(self, X: np.ndarray) -> np.ndarray:
@@ -263,21 +274,27 @@ def make_space(
     """Build a space by model name (``pmssm11`` or ``pmssm19``)."""
     factories = {"pmssm11": pmssm11, "pmssm19": pmssm19}
     if model not in factories:
-        raise SpaceError(f"unknown model {model!r}; expected one of {sorted(factories)}")
+        raise SpaceError(
+            f"unknown model {model!r}; expected one of {sorted(factories)}"
+        )
     return factories[model](ranges)
 
 
-def _checked_intervals(name: str, intervals: Sequence[Interval]) -> tuple[Interval, ...]:
+def _checked_intervals(
+    name: str, intervals: Sequence[Interval]
+) -> tuple[Interval, ...]:
     out = []
     for lo, hi in intervals:
         lo, hi = float(lo), float(hi)
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-            raise SpaceError(f"parameter {name}: range [{lo:g}, {hi:g}] is empty or inverted")
+            raise SpaceError(
+                f"parameter {name}: range [{lo:g}, {hi:g}] is empty or inverted"
+            )
         out.append((lo, hi))
     if not out:
         raise SpaceError(f"parameter {name}: no allowed range")
     out.sort()
-    for (_, hi1), (lo2, _) in zip(out, out[1:], strict=False):
+    for (_, hi1), (lo2, _) in itertools.pairwise(out):
         if lo2 <= hi1:
             raise SpaceError(f"parameter {name}: ranges overlap at {lo2:g}")
     return tuple(out)

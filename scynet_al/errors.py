@@ -27,7 +27,7 @@ class CampaignError(ScynetError):
 
 
 class InputError(ScynetError, ValueError):
-    """Raised when a user file (CSV of points, ...) is malformed; names row and column."""
+    """Raised when a user file (CSV of points) is malformed; names row and column."""
 
 
 #: Errors that stem from user input or environment and end the CLI with exit code 2.

@@ -51,3 +51,22 @@ class Spectrum:
     tachyons: list[str] = field(default_factory=list)
     low_energy: dict[str, float] = field(default_factory=dict)
     source: str = "builtin"
+
+
+@dataclass
+class Decay:
+    """Total width and branching ratios of one particle (an SLHA DECAY block).
+
+    Attributes:
+        width: Total width in GeV.
+        channels: ``(branching_ratio, daughters)`` pairs; daughters are signed PDG
+            codes (an antiparticle is negative). Ratios sum to 1 when ``width > 0``.
+    """
+
+    width: float
+    channels: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)
+
+
+#: PDG code of the decaying particle to its decay (the particle, not its charge
+#: conjugate; conjugate decays follow by CP).
+DecayTable = dict[int, Decay]

@@ -1,0 +1,56 @@
+"""Simulator backends by name, imported only when asked for.
+
+Every backend is a class whose ``__init__`` only stores settings (keyword arguments
+from the config's ``simulator.settings``) and which offers:
+
+- ``name`` and ``version`` (str attributes);
+- ``check()``: raise :class:`~simulators.errors.SimulatorConfigError` when the
+  backend cannot run here (a missing binary, a bad setting), before any point is
+  stored;
+- ``describe()``: ``{"energies": [13, ...], "analyses": {13: [names...]},
+  "n_features": 56}``, the fixed shape of the labels it returns;
+- ``simulate(point, *, seed, workdir) -> SimulationResult``: a pure function of the
+  point (canonical names, GeV), the seed and the settings; never raises for a
+  point, a failure becomes ``status="failed"`` with its reason.
+
+Instances must pickle: they travel to Dask workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from simulators.errors import SimulatorConfigError
+
+#: Backend name to ``module:class``.
+BACKENDS: dict[str, str] = {
+    "builtin": "simulators.builtin:BuiltinSimulator",
+    "spheno": "simulators.spheno:SPhenoSimulator",
+    "checkmate": "simulators.checkmate:CheckMateSimulator",
+    "replay": "simulators.replay:ReplaySimulator",
+}
+
+
+def make_simulator(backend: str, settings: Mapping[str, Any] | None = None) -> Any:
+    """Instantiate a backend by name with its settings.
+
+    Raises:
+        SimulatorConfigError: Unknown backend, or settings the backend rejects.
+    """
+    if backend not in BACKENDS:
+        raise SimulatorConfigError(
+            f"unknown simulator backend {backend!r}; expected one of {sorted(BACKENDS)}"
+        )
+    module_name, class_name = BACKENDS[backend].split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise SimulatorConfigError(
+            f"simulator backend {backend!r} is not available: {exc}"
+        ) from exc
+    try:
+        return cls(**dict(settings or {}))
+    except TypeError as exc:
+        raise SimulatorConfigError(f"simulator backend {backend!r}: {exc}") from exc
