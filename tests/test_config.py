@@ -1,0 +1,224 @@
+"""Tests of the campaign config: the shipped configs load, every bad input is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sampler.regions import ChiSquareRegions
+from scynet_al.config import Config, load_config, parse_config
+from scynet_al.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKEN = ROOT / "tests" / "data" / "configs"
+SHIPPED = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def test_three_configs_are_shipped():
+    names = {p.name for p in SHIPPED}
+    assert {"quickstart.yaml", "pmssm11_13tev.yaml", "pmssm19_light_stop.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    config = load_config(path)
+
+    assert isinstance(config, Config)
+    assert config.text == path.read_text()
+    assert config.source == str(path)
+    assert len(config.hash) == 64
+
+
+def test_quickstart_is_small_and_local():
+    config = load_config(ROOT / "configs" / "quickstart.yaml")
+
+    assert config.simulator.backend == "builtin"
+    assert config.dask.cluster is None and config.dask.scheduler_address is None
+    assert config.dask.n_workers == 2
+    assert config.campaign.energies_tev == (13,)
+    budget = config.campaign.budget
+    assert 100 <= budget.max_points <= 1000
+    assert budget.max_wall_time_hours <= 0.25
+    assert budget.max_points // config.campaign.refit_every >= 3
+
+
+def test_light_stop_config_is_pmssm19_with_ordering():
+    config = load_config(ROOT / "configs" / "pmssm19_light_stop.yaml")
+
+    assert config.space.model == "pmssm19"
+    assert config.space.ordering == "light_stop"
+    space = config.build_space()
+    assert space.dim == 19
+    assert space.intervals["M3"] == ((-3000.0, -400.0), (400.0, 3000.0))
+    assert space.intervals["M1"] == ((-4000.0, 4000.0),)
+
+
+def test_paper_config_has_both_energies_and_table1():
+    config = load_config(ROOT / "configs" / "pmssm11_13tev.yaml")
+
+    assert config.campaign.energies_tev == (8, 13)
+    assert config.prior == "gaussian"
+    space = config.build_space()
+    assert space.intervals["mu"] == ((-5000.0, -100.0), (100.0, 5000.0))
+    assert config.regions.build(8).edges == (0.0, 38.0, 42.0, 70.0, 95.0, 100.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "value"),
+    [
+        ("unknown_key.yaml", "campaign.sed", "= 3"),
+        ("wrong_type.yaml", "campaign.budget.max_points", "'many'"),
+        ("negative_budget.yaml", "campaign.budget.max_wall_time_hours", "-2.5"),
+        ("broken.yaml", "campaign.budget.max_points", "-400"),
+        ("inverted_range.yaml", "space.ranges.tanb", "[60.0, 1.0]"),
+        ("empty_range.yaml", "space.ranges.M1", "[]"),
+        ("unknown_parameter.yaml", "space.ranges.mE12", "mE12"),
+        ("negative_fraction.yaml", "proposer.fractions.local", "-0.1"),
+    ],
+)
+def test_broken_config_names_file_key_and_value(name, key, value):
+    path = BROKEN / name
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key}")
+    assert value in message
+    assert "\n" not in message
+
+
+def test_not_yaml_names_file_and_line():
+    path = BROKEN / "not_yaml.yaml"
+
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d+, column \d+"):
+        load_config(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "absent.yaml")
+
+
+MINIMAL = "campaign: {name: t}\nspace: {model: pmssm11}\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("prior: flat\n", "prior"),
+        ("simulator: {backend: pythia}\n", "simulator.backend"),
+        ("surrogate: {ensemble_size: 0}\n", "surrogate.ensemble_size"),
+        ("surrogate: {bootstrap: 1}\n", "surrogate.bootstrap"),
+        ("proposer: {validation_share: 1.0}\n", "proposer.validation_share"),
+        ("regions: {}\n", "regions"),
+        ("regions: {paper: true, centre_on_catalogue: true}\n", "regions"),
+        (
+            "dask: {scheduler_address: 'tcp://h:1', cluster: {kind: slurm}}\n",
+            "dask.cluster",
+        ),
+        ("dask: {cluster: {kind: lsf}}\n", "dask.cluster.kind"),
+        ("dask: {cluster: {kind: slurm, jobs: -1}}\n", "dask.cluster.jobs"),
+        ("prior: uniform\nprior: gaussian\n", None),
+    ],
+)
+def test_bad_sections_are_refused(extra, key):
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + extra, source="x.yaml")
+
+    message = str(info.value)
+    assert message.startswith("x.yaml: ")
+    if key is None:
+        assert "duplicate key 'prior'" in message
+    else:
+        assert message.startswith(f"x.yaml: {key}")
+
+
+@pytest.mark.parametrize(
+    ("campaign", "key"),
+    [
+        ("{energies_tev: []}", "campaign.energies_tev"),
+        ("{energies_tev: [13, 13]}", "campaign.energies_tev"),
+        ("{energies_tev: [7]}", "regions.paper"),
+        ("{seed: 1.5}", "campaign.seed"),
+        ("{refit_every: 0}", "campaign.refit_every"),
+        ("{max_retries: -1}", "campaign.max_retries"),
+        ("{job_timeout_s: 0}", "campaign.job_timeout_s"),
+        ("{budget: {max_points: '400'}}", "campaign.budget.max_points"),
+    ],
+)
+def test_bad_campaign_values_are_refused(campaign, key):
+    text = f"campaign: {campaign}\nspace: {{model: pmssm11}}\n"
+
+    with pytest.raises(ConfigError, match=rf"^x\.yaml: {key}"):
+        parse_config(text, source="x.yaml")
+
+
+def test_missing_section_is_named():
+    with pytest.raises(ConfigError, match=r"^x\.yaml: space: required key is missing"):
+        parse_config("campaign: {name: t}\n", source="x.yaml")
+
+
+def test_overlapping_ranges_are_refused():
+    text = "campaign: {}\nspace: {model: pmssm11, ranges: {M3: [[100, 300], [200, 400]]}}\n"
+
+    with pytest.raises(ConfigError, match="M3: ranges overlap at 200"):
+        parse_config(text, source="x.yaml")
+
+
+def test_range_shorthand_and_override():
+    text = "campaign: {}\nspace: {model: pmssm11, ranges: {M1: [-2000, 2000]}}\n"
+
+    space = parse_config(text).build_space()
+
+    assert space.intervals["M1"] == ((-2000.0, 2000.0),)
+    assert space.intervals["M2"] == ((100.0, 4000.0),)
+
+
+def test_explicit_regions_per_energy():
+    text = (
+        "campaign: {energies_tev: [13]}\nspace: {model: pmssm11}\n"
+        "regions: {13: {I: [0, 50], zero: [50, 57], II: [57, 70], III: [70, 95], cap: [95, 100]}}\n"
+    )
+
+    regions = parse_config(text).regions.build(13)
+
+    assert regions == ChiSquareRegions((0.0, 50.0, 57.0, 70.0, 95.0, 100.0))
+
+
+def test_explicit_regions_must_cover_every_energy():
+    text = (
+        "campaign: {energies_tev: [8, 13]}\nspace: {model: pmssm11}\n"
+        "regions: {13: {I: [0, 50], zero: [50, 57], II: [57, 70], III: [70, 95], cap: [95, 100]}}\n"
+    )
+
+    with pytest.raises(ConfigError, match="no regions given for 8 TeV"):
+        parse_config(text)
+
+
+def test_centred_regions_need_the_zero_signal_chi2():
+    config = parse_config(MINIMAL + "regions: {centre_on_catalogue: true}\n")
+
+    with pytest.raises(ConfigError):
+        config.regions.build(13)
+    assert config.regions.build(13, zero_chi2=30.0).edges[1:3] == (28.0, 32.0)
+
+
+def test_hash_ignores_comments_order_and_spelled_defaults():
+    a = parse_config(MINIMAL)
+    b = parse_config(
+        "# a comment\nspace: {model: pmssm11}\ncampaign: {name: t, seed: 0}\nprior: uniform\n"
+    )
+    c = parse_config(MINIMAL.replace("name: t", "name: u"))
+
+    assert a.hash == b.hash
+    assert a.hash != c.hash
+    assert a.text != b.text
+
+
+def test_config_is_frozen():
+    config = parse_config(MINIMAL)
+
+    with pytest.raises(Exception, match="frozen"):
+        config.campaign.seed = 3  # type: ignore[misc]
