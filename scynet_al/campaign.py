@@ -1,0 +1,916 @@
+"""The campaign daemon: propose, simulate on Dask, fold into the store, refit, repeat.
+
+One :class:`Campaign` drives one store (DESIGN.md "Data flow of one campaign"):
+
+- points are proposed in rounds, enter the store as ``pending`` with their id and
+  seed, and only then are sent to Dask as :func:`simulate_point` jobs;
+- ``in_flight`` jobs are kept submitted at all times; results are read from one
+  ``distributed.as_completed`` iterator to which new work is added, and each result
+  is recorded in the store as it arrives;
+- every ``refit_every`` new results the surrogate is refitted in a background thread
+  of this process, so dispatching never waits for a fit; the finished fit is
+  folded in by the dispatch loop (metrics row, checkpoint, stop rule);
+- failed jobs are retried with the same seed up to ``max_retries`` times; a job
+  whose future errors (its worker died, ``KilledWorker``) is re-dispatched without
+  counting as an attempt, up to :data:`MAX_LOSSES` times;
+- the loop stops when the stop rule holds, when the budget is spent, or on
+  :meth:`Campaign.request_stop` (the signal handlers of :func:`install_signal_handlers`).
+
+The store is written only from the thread that calls :meth:`Campaign.run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scynet_al.errors import CampaignError
+from simulators.result import SimulationResult
+
+logger = logging.getLogger(__name__)
+
+#: Times a job may be lost with its worker before the point is stored as failed.
+MAX_LOSSES = 5
+
+#: Fewest ok training points before a surrogate is fitted.
+MIN_TRAINING_POINTS = 10
+
+#: Seconds the dispatch loop sleeps when nothing is ready.
+POLL_INTERVAL_S = 0.02
+
+#: Exit code of a second interrupt (the shell's convention for SIGINT).
+HARD_EXIT_CODE = 130
+
+
+def simulate_point(
+    simulator: Any,
+    point: Mapping[str, float],
+    *,
+    seed: int,
+    point_id: int,
+    scratch_root: str | None = None,
+) -> SimulationResult:
+    """Run one simulation in its own scratch directory; the Dask task of a campaign.
+
+    The scratch directory is created under ``scratch_root`` (a shared filesystem)
+    or else under the Dask worker's local directory, removed when the result is ok
+    or rejected and kept on failure (its path is in ``extra["job"]["workdir"]``).
+    A simulator that raises, against the backend contract, yields a failed record
+    carrying the traceback.
+
+    Args:
+        simulator: A backend object with ``simulate(point, *, seed, workdir)``.
+        point: Parameter values by canonical name (GeV).
+        seed: The point's seed.
+        point_id: The point's id in the store (names the scratch directory).
+        scratch_root: Directory for scratch directories, or ``None``.
+
+    Returns:
+        The result, with ``extra["job"]`` holding ``start``, ``stop`` (Unix seconds),
+        ``worker`` and ``workdir``.
+    """
+    base = scratch_root or _worker_local_directory()
+    Path(base).mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"point-{point_id}-", dir=base))
+    start = time.time()
+    try:
+        result = simulator.simulate(dict(point), seed=seed, workdir=workdir)
+    except Exception as exc:
+        result = SimulationResult.failed(
+            f"simulator raised {type(exc).__name__}: {exc}",
+            extra={"traceback": traceback.format_exc()[-4000:]},
+        )
+    result.extra["job"] = {
+        "start": start,
+        "stop": time.time(),
+        "worker": _worker_address(),
+        "workdir": str(workdir),
+    }
+    if result.status != "failed":
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _worker_local_directory() -> str:
+    from distributed import get_worker
+
+    try:
+        return str(Path(get_worker().local_directory) / "scynet-scratch")
+    except ValueError:
+        return tempfile.gettempdir()
+
+
+def _worker_address() -> str:
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().address)
+    except ValueError:
+        return "local"
+
+
+@dataclass
+class _Job:
+    """A point on its way through Dask."""
+
+    point_id: int
+    seed: int
+    x: np.ndarray
+    origin: str = ""
+    attempts: int = 0
+    losses: int = 0
+
+
+@dataclass
+class FitOutcome:
+    """What a background refit hands back to the dispatch loop."""
+
+    round: int
+    surrogates: dict[int, Any]
+    row: dict[str, Any]
+    checkpoints: dict[int, Path]
+    converged: bool
+
+
+@dataclass
+class CampaignSummary:
+    """How a campaign run ended.
+
+    Attributes:
+        stop_reason: ``converged``, ``max_points``, ``wall_time``, ``interrupted``.
+        converged: Whether the stop rule held at the last refit.
+        round: The last refit's round.
+        counts: Points by status at the end.
+        regions: Latest per-energy region errors, ``{"13": {region: {...}}}``.
+        wall_time_s: Seconds this run took.
+    """
+
+    stop_reason: str
+    converged: bool
+    round: int
+    counts: dict[str, int]
+    regions: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        return {
+            "stop_reason": self.stop_reason,
+            "converged": self.converged,
+            "round": self.round,
+            "counts": dict(self.counts),
+            "regions": self.regions,
+            "wall_time_s": self.wall_time_s,
+        }
+
+
+class _BackgroundFit:
+    """One refit running in a daemon thread; ``done`` once ``outcome`` or ``error`` is set."""
+
+    def __init__(self, work: Callable[[], FitOutcome]) -> None:
+        self.outcome: FitOutcome | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(work,), name="scynet-refit", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, work: Callable[[], FitOutcome]) -> None:
+        try:
+            self.outcome = work()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+
+class Campaign:
+    """The active-learning loop of one campaign store on one Dask client.
+
+    Args:
+        config: The validated :class:`scynet_al.config.Config`.
+        store: The campaign store, open for writing.
+        client: A connected :class:`distributed.Client`.
+        simulator: A backend object; default ``make_simulator`` from the config.
+        proposer: An object with ``propose(n, surrogate, history, rng)``; default
+            :class:`sampler.proposers.Proposer` from the config.
+        fitter: ``fitter(energy_tev, round, U_train, chi2_train) -> surrogate``
+            (an object with ``predict(U, return_std=True)``); default an
+            :class:`scynet_al.ensemble.Ensemble` from the config's surrogate section.
+        checkpoint_dir: Where checkpoints go; default ``<store>.checkpoints`` beside
+            the store.
+        on_result: Called as ``on_result(point_id, result)`` for every result read
+            from Dask (before retry decisions); for benchmarks and tests.
+        progress: Show a rich progress bar on stderr.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        store: Any,
+        client: Any,
+        *,
+        simulator: Any = None,
+        proposer: Any = None,
+        fitter: Callable[..., Any] | None = None,
+        checkpoint_dir: str | Path | None = None,
+        on_result: Callable[[int, SimulationResult], None] | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.client = client
+        self.simulator = simulator
+        self.proposer = proposer
+        self.fitter = fitter
+        self.checkpoint_dir = checkpoint_dir
+        self.on_result = on_result
+        self.progress = progress
+        self._stop_request: str | None = None
+        self._in_store_write = False
+        self._hard_exit_pending = False
+
+    # -- public control -------------------------------------------------------------
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Ask the loop to stop dispatching and wind down (thread- and signal-safe)."""
+        if self._stop_request is None:
+            self._stop_request = reason
+
+    def hard_exit(self) -> None:
+        """Exit the process now, but never in the middle of a store write."""
+        if self._in_store_write:
+            self._hard_exit_pending = True
+            return
+        logger.warning("second interrupt: exiting at once")
+        logging.shutdown()
+        os._exit(HARD_EXIT_CODE)
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self) -> CampaignSummary:
+        """Run until the stop rule holds, the budget is spent or a stop is requested.
+
+        Returns:
+            How the run ended; the same summary is stored as a metrics row with
+            ``"final": true``.
+
+        Raises:
+            CampaignError: The campaign cannot start (e.g. a store from another
+                parameter space) or a refit failed.
+        """
+        from distributed import as_completed
+
+        self._prepare()
+        self._jobs_ac = as_completed(with_results=True, raise_errors=False)
+        with self._progress_bar():
+            reason = self._loop()
+            reason = self._wind_down(reason)
+        return self._finish(reason)
+
+    def _prepare(self) -> None:
+        cfg = self.config
+        self.energies_ = [int(e) for e in cfg.campaign.energies_tev]
+        self.space_ = self.store.space
+        self.simulator_ = self.simulator or _make_simulator(cfg)
+        self.regions_ = {
+            e: _regions_for(cfg, e, self.simulator_) for e in self.energies_
+        }
+        self.proposer_ = self.proposer or _make_proposer(
+            cfg, self.space_, self.regions_
+        )
+        self.fitter_ = self.fitter or _ensemble_fitter(cfg)
+        self.checkpoint_dir_ = Path(
+            self.checkpoint_dir or f"{self.store.path}.checkpoints"
+        )
+        self.scratch_root_ = (
+            str(Path(f"{self.store.path}.scratch").resolve())
+            if cfg.dask.shared_filesystem
+            else None
+        )
+        self.started_ = time.monotonic()
+        self.metrics_rows_ = [r for r in self.store.metrics() if not r.get("final")]
+        self.round_ = max(
+            int(self.store.current_round),
+            max((int(r.get("round", 0)) for r in self.metrics_rows_), default=0),
+        )
+        self.surrogate_ = self._load_checkpoint()
+        self.converged_ = bool(
+            self.metrics_rows_ and self.metrics_rows_[-1].get("converged")
+        )
+        self.running_: dict[str, _Job] = {}
+        self.queue_: deque[_Job] = deque()
+        self.fit_: _BackgroundFit | None = None
+        self.new_results_ = 0
+        self.results_this_run_ = 0
+        self.batch_ = 0
+        self.n_points_ = sum(self.store.counts().values())
+        self._queue_pending()
+
+    def _queue_pending(self) -> None:
+        ids, X, seeds = self.store.pending()
+        for pid, x, seed in zip(ids, X, seeds, strict=True):
+            self.queue_.append(_Job(int(pid), int(seed), np.asarray(x, dtype=float)))
+        if len(ids):
+            logger.info("re-dispatching %d pending points", len(ids))
+
+    def _loop(self) -> str:
+        while True:
+            self._fold_finished_fit()
+            reason = self._stop_reason()
+            if reason is not None:
+                return reason
+            self._dispatch()
+            handled = self._read_results()
+            self._maybe_start_fit()
+            if self._out_of_work():
+                return self._final_refit()
+            if not handled:
+                time.sleep(POLL_INTERVAL_S)
+
+    def _stop_reason(self) -> str | None:
+        if self._stop_request is not None:
+            return self._stop_request
+        if self.converged_:
+            return "converged"
+        max_hours = self.config.campaign.budget.max_wall_time_hours
+        if max_hours and time.monotonic() - self.started_ > max_hours * 3600.0:
+            return "wall_time"
+        return None
+
+    def _out_of_work(self) -> bool:
+        """True when the point budget is spent and nothing is left to simulate."""
+        return not self.running_ and not self.queue_ and self._budget_left() == 0
+
+    def _budget_left(self) -> int:
+        return max(0, int(self.config.campaign.budget.max_points) - self.n_points_)
+
+    # -- dispatch -------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        in_flight = int(self.config.campaign.in_flight)
+        if len(self.queue_) < in_flight:
+            self._propose()
+        while self.queue_ and len(self.running_) < in_flight:
+            self._submit(self.queue_.popleft())
+
+    def _propose(self) -> None:
+        n = min(int(self.config.campaign.points_per_round), self._budget_left())
+        if n <= 0:
+            return
+        rng = np.random.default_rng(
+            [int(self.config.campaign.seed), self.round_, self.batch_]
+        )
+        self.batch_ += 1
+        proposal = self.proposer_.propose(n, self.surrogate_, self._history(), rng)
+        X = np.asarray(proposal.X, dtype=float)
+        origins = np.asarray(proposal.origins, dtype=object)
+        for origin in dict.fromkeys(origins.tolist()):
+            rows = np.flatnonzero(origins == origin)
+            with self._store_write():
+                ids, seeds = self.store.add_pending(
+                    X[rows], origin=origin, round=self.round_
+                )
+            for pid, seed, row in zip(ids, seeds, rows, strict=True):
+                self.queue_.append(_Job(int(pid), int(seed), X[row], origin))
+        self.n_points_ += len(X)
+        logger.info(
+            "round %d: proposed %d points (%s)",
+            self.round_,
+            len(X),
+            ", ".join(
+                f"{o} {int(np.sum(origins == o))}"
+                for o in dict.fromkeys(origins.tolist())
+            ),
+        )
+
+    def _history(self) -> dict[str, Any]:
+        X, chi2 = self.store.dataset(self.energies_[0])
+        history: dict[str, Any] = {"X": X, "chi2": chi2}
+        if self.metrics_rows_:
+            regions = self.metrics_rows_[-1]["energies"][str(self.energies_[0])]
+            if regions.get("ensemble"):
+                history["region_errors"] = {
+                    name: r["mean_abs_error"]
+                    for name, r in regions["ensemble"]["regions"].items()
+                    if r["count"] > 0
+                }
+        return history
+
+    def _submit(self, job: _Job) -> None:
+        point = dict(zip(self.space_.names, map(float, job.x), strict=True))
+        key = f"simulate-{job.point_id}-{uuid.uuid4().hex[:12]}"
+        future = self.client.submit(
+            simulate_point,
+            self.simulator_,
+            point,
+            seed=job.seed,
+            point_id=job.point_id,
+            scratch_root=self.scratch_root_,
+            key=key,
+            pure=False,
+            retries=0,
+        )
+        self.running_[future.key] = job
+        self._jobs_ac.add(future)
+
+    # -- results --------------------------------------------------------------------
+
+    def _read_results(self, *, retry: bool = True) -> int:
+        batch = self._jobs_ac.next_batch(block=False)
+        for future, value in batch:
+            job = self.running_.pop(future.key, None)
+            if job is None:
+                continue
+            if future.status == "finished":
+                self._handle_result(job, value, retry=retry)
+            else:
+                self._handle_lost(job, value, retry=retry)
+        return len(batch)
+
+    def _handle_result(
+        self, job: _Job, result: SimulationResult, *, retry: bool
+    ) -> None:
+        if self.on_result is not None:
+            self.on_result(job.point_id, result)
+        job.attempts += 1
+        if (
+            result.status == "failed"
+            and job.attempts <= self.config.campaign.max_retries
+        ):
+            logger.info(
+                "point %d failed (attempt %d): %s; retrying",
+                job.point_id,
+                job.attempts,
+                result.reason,
+            )
+            if retry:
+                self._submit(job)
+            return
+        self._record(job, result)
+
+    def _handle_lost(self, job: _Job, error: Any, *, retry: bool) -> None:
+        job.losses += 1
+        logger.warning(
+            "job of point %d lost (%s: %s); %s",
+            job.point_id,
+            type(error).__name__,
+            error,
+            "re-dispatching" if job.losses <= MAX_LOSSES else "giving up",
+        )
+        if job.losses <= MAX_LOSSES:
+            if retry:
+                self._submit(job)
+            return
+        reason = (
+            f"job lost {job.losses} times; last error {type(error).__name__}: {error}"
+        )
+        self._record(job, SimulationResult.failed(reason))
+
+    def _record(self, job: _Job, result: SimulationResult) -> None:
+        with self._store_write():
+            self.store.record(job.point_id, result, attempts=max(job.attempts, 1))
+        self.new_results_ += 1
+        self.results_this_run_ += 1
+        if self._bar is not None:
+            self._bar.advance(self._bar_task)
+
+    # -- refits ---------------------------------------------------------------------
+
+    def _maybe_start_fit(self) -> None:
+        if (
+            self.fit_ is not None
+            or self.new_results_ < self.config.campaign.refit_every
+        ):
+            return
+        self._start_fit()
+
+    def _start_fit(self) -> bool:
+        data = self._training_snapshot()
+        if data is None:
+            return False
+        self.new_results_ = 0
+        round_ = self.round_ + 1
+        self.fit_ = _BackgroundFit(lambda: self._fit(round_, data))
+        logger.debug("refit of round %d started", round_)
+        return True
+
+    def _training_snapshot(self) -> dict[int, dict[str, np.ndarray]] | None:
+        data = {}
+        for energy in self.energies_:
+            X, y = self.store.training_set(energy)
+            Xv, yv = self.store.validation_set(energy)
+            data[energy] = {
+                "U": self.space_.to_unit(X) if len(X) else X,
+                "y": np.asarray(y, dtype=float),
+                "Uv": self.space_.to_unit(Xv) if len(Xv) else Xv,
+                "yv": np.asarray(yv, dtype=float),
+            }
+        n_train = len(data[self.energies_[0]]["y"])
+        if n_train < MIN_TRAINING_POINTS:
+            logger.info("refit postponed: %d ok training points", n_train)
+            return None
+        data["counts"] = self.store.counts()
+        return data
+
+    def _fit(self, round_: int, data: dict) -> FitOutcome:
+        """Fit, evaluate and checkpoint; runs in the background thread (no store access)."""
+        from scynet_al import metrics
+
+        start = time.monotonic()
+        surrogates, energies_row = {}, {}
+        for energy in self.energies_:
+            d = data[energy]
+            surrogates[energy] = self.fitter_(energy, round_, d["U"], d["y"])
+            energies_row[str(energy)] = _evaluate(
+                metrics, surrogates[energy], d, self.regions_[energy]
+            )
+        converged = _stop_rule_holds(
+            energies_row,
+            float(self.config.campaign.target_mean_abs_error),
+            int(self.config.campaign.min_validation_count),
+        )
+        row = {
+            "kind": "refit",
+            "round": round_,
+            "time": time.time(),
+            "n_train": len(data[self.energies_[0]]["y"]),
+            "n_validation": len(data[self.energies_[0]]["yv"]),
+            "counts": data["counts"],
+            "energies": energies_row,
+            "converged": converged,
+            "fit_seconds": time.monotonic() - start,
+        }
+        checkpoints = self._save_checkpoints(round_, surrogates, energies_row)
+        row["checkpoints"] = {str(e): str(p) for e, p in checkpoints.items()}
+        return FitOutcome(round_, surrogates, row, checkpoints, converged)
+
+    def _save_checkpoints(
+        self, round_: int, surrogates: dict[int, Any], energies_row: dict
+    ) -> dict[int, Path]:
+        from scynet_al import checkpoint
+
+        self.checkpoint_dir_.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for energy, surrogate in surrogates.items():
+            path = self.checkpoint_dir_ / f"round-{round_:05d}-{energy}TeV.ckpt"
+            checkpoint.save(
+                path,
+                surrogate,
+                space=self.space_,
+                energy_tev=energy,
+                metrics=energies_row[str(energy)],
+                config_hash=self.config.hash,
+            )
+            paths[energy] = path
+        return paths
+
+    def _fold_finished_fit(self, *, wait: bool = False) -> None:
+        if self.fit_ is None or not (self.fit_.done or (wait and self.fit_.wait())):
+            return
+        fit, self.fit_ = self.fit_, None
+        if fit.error is not None:
+            raise CampaignError(f"refit failed: {fit.error!r}") from fit.error
+        outcome = fit.outcome
+        with self._store_write():
+            self.store.append_metrics(outcome.row)
+            self.store.add_checkpoint(
+                outcome.checkpoints[self.energies_[0]], outcome.round
+            )
+        self.metrics_rows_.append(outcome.row)
+        self.round_ = outcome.round
+        self.surrogate_ = outcome.surrogates[self.energies_[0]]
+        self.converged_ = outcome.converged
+        logger.info("%s", _refit_line(outcome.row))
+
+    def _final_refit(self) -> str:
+        """Budget spent: fold in the last results with one more fit, then stop."""
+        self._fold_finished_fit(wait=True)
+        if self.new_results_ > 0 and self._start_fit():
+            self._fold_finished_fit(wait=True)
+        return "converged" if self.converged_ else "max_points"
+
+    # -- ending ---------------------------------------------------------------------
+
+    def _wind_down(self, reason: str) -> str:
+        """Stop dispatching, give running jobs the grace period, cancel the rest."""
+        grace = float(self.config.campaign.grace_period_s)
+        deadline = time.monotonic() + grace
+        if self.running_:
+            logger.info(
+                "stopping (%s): waiting up to %.0f s for %d running jobs",
+                reason,
+                grace,
+                len(self.running_),
+            )
+        while self.running_ and time.monotonic() < deadline:
+            if not self._read_results(retry=False):
+                time.sleep(POLL_INTERVAL_S)
+        if self.running_:
+            logger.info(
+                "cancelling %d jobs; their points stay pending", len(self.running_)
+            )
+            self.client.cancel(list(self._running_futures()))
+            self.running_.clear()
+        if reason != "interrupted" and self.fit_ is not None:
+            self._fold_finished_fit(wait=True)
+        return reason
+
+    def _running_futures(self) -> list[Any]:
+        from distributed import Future
+
+        return [Future(key, client=self.client) for key in self.running_]
+
+    def _finish(self, reason: str) -> CampaignSummary:
+        latest = self.metrics_rows_[-1] if self.metrics_rows_ else {}
+        summary = CampaignSummary(
+            stop_reason=reason,
+            converged=self.converged_,
+            round=self.round_,
+            counts=self.store.counts(),
+            regions={
+                e: r["ensemble"]["regions"]
+                for e, r in latest.get("energies", {}).items()
+                if r.get("ensemble")
+            },
+            wall_time_s=time.monotonic() - self.started_,
+        )
+        row = {
+            "kind": "summary",
+            "final": True,
+            "time": time.time(),
+            **summary.to_json(),
+        }
+        with self._store_write():
+            self.store.append_metrics(row)
+        logger.info(
+            "campaign stopped (%s) after round %d; counts %s",
+            reason,
+            self.round_,
+            summary.counts,
+        )
+        return summary
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _store_write(self) -> _StoreWrite:
+        return _StoreWrite(self)
+
+    def _progress_bar(self) -> _ProgressBar:
+        return _ProgressBar(self)
+
+
+class _StoreWrite:
+    """Marks a store write so that a hard exit waits for it to finish."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+
+    def __enter__(self) -> None:
+        self.campaign._in_store_write = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.campaign._in_store_write = False
+        if self.campaign._hard_exit_pending:
+            self.campaign.hard_exit()
+
+
+class _ProgressBar:
+    """A rich progress bar over the point budget, shown only when asked for."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+        self.progress = None
+
+    def __enter__(self) -> None:
+        c = self.campaign
+        c._bar, c._bar_task = None, None
+        if not c.progress:
+            return
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.progress = Progress(console=Console(stderr=True), transient=False)
+        self.progress.start()
+        done = sum(v for k, v in c.store.counts().items() if k != "pending")
+        c._bar_task = self.progress.add_task(
+            "simulations",
+            total=int(c.config.campaign.budget.max_points),
+            completed=done,
+        )
+        c._bar = self.progress
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def install_signal_handlers(campaign: Campaign) -> None:
+    """SIGINT/SIGTERM: the first stops dispatching gracefully, the second exits at once.
+
+    Must be called from the main thread.
+    """
+
+    def handler(signum: int, frame: object) -> None:
+        if campaign._stop_request is None:
+            logger.warning(
+                "%s received: no new jobs; waiting for running ones (again to exit now)",
+                signal.Signals(signum).name,
+            )
+            campaign.request_stop("interrupted")
+        else:
+            campaign.hard_exit()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+# -- construction from the config ----------------------------------------------------
+
+
+def _make_simulator(config: Any) -> Any:
+    from simulators.backends import make_simulator
+
+    return make_simulator(config.simulator.backend, config.simulator.settings)
+
+
+def _regions_for(config: Any, energy: int, simulator: Any) -> Any:
+    zero_chi2 = None
+    if config.regions.centre_on_catalogue:
+        zero_chi2 = _zero_signal_chi2(simulator, energy)
+    return config.regions.build(energy, zero_chi2=zero_chi2)
+
+
+def _zero_signal_chi2(simulator: Any, energy: int) -> float:
+    """The catalogue's chi-square with no signal, asked of the simulator backend."""
+    if hasattr(simulator, "zero_signal_chi2"):
+        return float(simulator.zero_signal_chi2(energy))
+    raise CampaignError(
+        f"regions.centre_on_catalogue needs the zero-signal chi2 at {energy} TeV, "
+        f"but simulator backend {getattr(simulator, 'name', simulator)!r} does not provide it"
+    )
+
+
+def _make_proposer(config: Any, space: Any, regions: Mapping[int, Any]) -> Any:
+    from sampler.priors import make_prior
+    from sampler.proposers import Proposer
+
+    p = config.proposer
+    return Proposer(
+        space,
+        make_prior(config.prior, space),
+        regions[int(config.campaign.energies_tev[0])],
+        fractions=p.fractions.as_dict(),
+        validation_share=p.validation_share,
+        min_distance=p.min_distance,
+        local_width=p.local_width,
+        candidate_pool=p.candidate_pool,
+        adapt_to_errors=p.adapt_to_errors,
+        ordering=_make_ordering(config, space),
+    )
+
+
+def _make_ordering(
+    config: Any, space: Any
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    if config.space.ordering == "none":
+        return None
+    from sampler.ordering import light_stop_ordering
+    from simulators.spectrum import key_masses
+
+    model = config.space.model
+
+    def ordering(X: np.ndarray) -> np.ndarray:
+        return light_stop_ordering(key_masses(X, model))
+
+    return ordering
+
+
+def _ensemble_fitter(config: Any) -> Callable[..., Any]:
+    s = config.surrogate
+    if s.kind != "direct":
+        raise CampaignError(
+            f"surrogate.kind {s.kind!r}: the campaign loop fits only 'direct' "
+            "surrogates, because acquisition needs predictions for unsimulated "
+            "points, which have no reparametrized features yet"
+        )
+
+    def fit(energy: int, round_: int, U: np.ndarray, y: np.ndarray) -> Any:
+        from scynet_al.ensemble import Ensemble
+
+        ensemble = Ensemble(
+            kind=s.kind,
+            n_members=s.ensemble_size,
+            bootstrap=s.bootstrap,
+            seed=s.seed + 1000 * round_ + energy,
+            member_params={
+                "energy_tev": energy,
+                "max_epochs": s.max_epochs,
+                "patience": s.patience,
+                "batch_size": s.batch_size,
+            },
+        )
+        return ensemble.fit(U, y)
+
+    return fit
+
+
+# -- metrics and stop rule -----------------------------------------------------------
+
+
+def _evaluate(
+    metrics: Any, surrogate: Any, data: Mapping[str, np.ndarray], regions: Any
+) -> dict:
+    out: dict[str, Any] = {
+        "n_train": len(data["y"]),
+        "n_validation": len(data["yv"]),
+        "ensemble": None,
+        "knn": None,
+    }
+    if len(data["yv"]) == 0:
+        return out
+    mean, std = surrogate.predict(data["Uv"], return_std=True)
+    out["ensemble"] = _jsonable(
+        metrics.region_errors(
+            data["yv"], np.asarray(mean), regions, std=np.asarray(std)
+        )
+    )
+    out["knn"] = _jsonable(
+        metrics.knn_baseline(data["U"], data["y"], data["Uv"], data["yv"], regions)
+    )
+    return out
+
+
+def _stop_rule_holds(
+    energies_row: Mapping[str, Any], target: float, min_count: int
+) -> bool:
+    """Mean |dchi2| below target in every region with enough validation points, per energy.
+
+    A region holding fewer than ``min_count`` validation points is not judged; an
+    energy with no region judged fails the rule.
+    """
+    for entry in energies_row.values():
+        if not entry.get("ensemble"):
+            return False
+        judged = [
+            r for r in entry["ensemble"]["regions"].values() if r["count"] >= min_count
+        ]
+        if not judged or any(r["mean_abs_error"] >= target for r in judged):
+            return False
+    return True
+
+
+def _refit_line(row: Mapping[str, Any]) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in row["counts"].items())
+    parts = [f"refit round {row['round']}: {row['n_train']} training points ({counts})"]
+    for energy, entry in row["energies"].items():
+        ens = entry.get("ensemble")
+        if not ens:
+            parts.append(f"{energy} TeV: no validation points yet")
+            continue
+        regions = " ".join(
+            f"{name} {r['mean_abs_error']:.2f} (n={r['count']})"
+            for name, r in ens["regions"].items()
+            if r["count"]
+        )
+        parts.append(
+            f"{energy} TeV mean|dchi2| {ens['overall']['mean_abs_error']:.2f}: {regions}"
+        )
+    return "; ".join(parts)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain Python numbers and containers (numpy scalars and arrays converted)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    return value

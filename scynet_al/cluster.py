@@ -1,0 +1,179 @@
+"""Dask clients for a campaign: a LocalCluster, a running scheduler or a batch system.
+
+Three ways to get workers, chosen from the config's ``dask`` section and the command
+line (DESIGN.md "Scale-out"):
+
+- ``--scheduler ADDRESS`` or ``dask.scheduler_address``: join a running scheduler;
+- ``dask.cluster`` (kind ``slurm``, ``pbs`` or ``htcondor``): start a dask-jobqueue
+  cluster with the section's settings and scale it to ``jobs`` batch jobs;
+- otherwise a :class:`distributed.LocalCluster` with ``n_workers`` worker processes of
+  ``threads_per_worker`` threads each.
+
+Distributed is imported inside the functions so that importing this module stays
+cheap (the CLI's ``--help``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scynet_al.errors import CampaignError
+
+logger = logging.getLogger(__name__)
+
+#: Config ``dask.cluster.kind`` to the dask-jobqueue class name.
+JOBQUEUE_CLASSES: dict[str, str] = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "htcondor": "HTCondorCluster",
+}
+
+
+@dataclass
+class ClusterHandle:
+    """A connected client and, when this process started it, the cluster behind it.
+
+    Attributes:
+        client: The :class:`distributed.Client` the campaign submits to.
+        cluster: The cluster object started here (LocalCluster or a jobqueue
+            cluster), or ``None`` when joining a running scheduler.
+        kind: ``"local"``, ``"scheduler"`` or the jobqueue kind.
+    """
+
+    client: Any
+    cluster: Any
+    kind: str
+
+    def close(self) -> None:
+        """Close the client, then the cluster when this process started it."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __enter__(self) -> ClusterHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def jobqueue_kwargs(cluster_settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for a dask-jobqueue cluster from a ``dask.cluster`` section.
+
+    ``kind`` and ``jobs`` are consumed by :func:`connect`; ``queue`` is passed only
+    when set; ``extra`` is merged in last, so any jobqueue keyword (``account``,
+    ``job_extra_directives``, ``local_directory``, ...) can be given there.
+
+    Args:
+        cluster_settings: The section as a mapping (``kind``, ``jobs``, ``cores``,
+            ``memory``, ``walltime``, ``queue``, ``extra``).
+
+    Returns:
+        The keyword arguments for the jobqueue cluster class.
+    """
+    kwargs: dict[str, Any] = {
+        "cores": cluster_settings["cores"],
+        "memory": cluster_settings["memory"],
+        "walltime": cluster_settings["walltime"],
+    }
+    if cluster_settings.get("queue") is not None:
+        kwargs["queue"] = cluster_settings["queue"]
+    kwargs.update(dict(cluster_settings.get("extra") or {}))
+    return kwargs
+
+
+def connect(
+    dask_settings: Any, *, scheduler_address: str | None = None
+) -> ClusterHandle:
+    """Start or join the Dask cluster a campaign runs on.
+
+    Args:
+        dask_settings: The config's ``dask`` section (attributes ``n_workers``,
+            ``threads_per_worker``, ``scheduler_address``, ``cluster``) or a mapping
+            with the same keys.
+        scheduler_address: A scheduler to join (``tcp://host:8786``); overrides
+            the config.
+
+    Returns:
+        The client with the cluster started here, if any.
+
+    Raises:
+        CampaignError: The scheduler cannot be reached or the cluster kind is
+            unknown.
+    """
+    settings = _as_mapping(dask_settings)
+    address = scheduler_address or settings.get("scheduler_address")
+    if address:
+        return _join_scheduler(address)
+    if settings.get("cluster"):
+        return _start_jobqueue(_as_mapping(settings["cluster"]))
+    return _start_local(
+        int(settings.get("n_workers", 2)), int(settings.get("threads_per_worker", 1))
+    )
+
+
+def _join_scheduler(address: str) -> ClusterHandle:
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="30s")
+    except OSError as exc:
+        raise CampaignError(
+            f"cannot reach the Dask scheduler at {address}: {exc}"
+        ) from exc
+    logger.info("joined scheduler %s; dashboard %s", address, client.dashboard_link)
+    return ClusterHandle(client=client, cluster=None, kind="scheduler")
+
+
+def _start_jobqueue(cluster_settings: Mapping[str, Any]) -> ClusterHandle:
+    import dask_jobqueue
+    from distributed import Client
+
+    kind = cluster_settings["kind"]
+    if kind not in JOBQUEUE_CLASSES:
+        raise CampaignError(
+            f"dask.cluster.kind {kind!r} unknown; expected one of {sorted(JOBQUEUE_CLASSES)}"
+        )
+    cluster_cls = getattr(dask_jobqueue, JOBQUEUE_CLASSES[kind])
+    cluster = cluster_cls(**jobqueue_kwargs(cluster_settings))
+    cluster.scale(jobs=int(cluster_settings.get("jobs", 1)))
+    client = Client(cluster)
+    logger.info(
+        "started %s with %s batch jobs; dashboard %s",
+        JOBQUEUE_CLASSES[kind],
+        cluster_settings.get("jobs", 1),
+        client.dashboard_link,
+    )
+    return ClusterHandle(client=client, cluster=cluster, kind=kind)
+
+
+def _start_local(n_workers: int, threads_per_worker: int) -> ClusterHandle:
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        dashboard_address=":0",
+    )
+    client = Client(cluster)
+    logger.info(
+        "started LocalCluster with %d workers x %d threads; dashboard %s",
+        n_workers,
+        threads_per_worker,
+        client.dashboard_link,
+    )
+    return ClusterHandle(client=client, cluster=cluster, kind="local")
+
+
+def _as_mapping(section: Any) -> dict[str, Any]:
+    if section is None:
+        return {}
+    if isinstance(section, Mapping):
+        return dict(section)
+    if hasattr(section, "model_dump"):
+        return section.model_dump()
+    return dict(vars(section))

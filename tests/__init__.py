@@ -1,0 +1,1 @@
+"""Test package; importable so that Dask workers can unpickle test simulators."""

@@ -1,0 +1,155 @@
+"""Simple, picklable simulators for the campaign tests; never a shipped default.
+
+``AnalyticSimulator`` follows the backend contract of ``simulators.backends`` with an
+analytic chi-square landscape of the unit-cube coordinates, so a campaign can run in
+seconds. Options add sleeping, rejection, failure and a raising simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from simulators.result import SimulationResult
+
+#: PDG codes of the gluino and the lightest neutralino.
+PDG_GLUINO, PDG_NEUTRALINO1 = 1000021, 1000022
+
+
+def landscape_chi2(u: np.ndarray, *, energy_tev: int = 13) -> np.ndarray:
+    """Analytic chi-square of unit-cube points, between 0 and 100.
+
+    Rises from about 20 at the centre ``u = 0.3`` to the cap of 100 far away, so that
+    uniform draws populate every paper region (I, zero, II, III, cap).
+
+    Args:
+        u: Unit-cube coordinates, shape ``(n_points, dim)``.
+        energy_tev: Shifts the landscape a little per energy.
+
+    Returns:
+        Chi-square per point, shape ``(n_points,)``.
+    """
+    u = np.atleast_2d(np.asarray(u, dtype=float))
+    s = 12.0 * np.mean((u - 0.3) ** 2, axis=1)
+    return np.minimum(100.0, 20.0 + 85.0 * (1.0 - np.exp(-0.8 * s)) + 0.01 * energy_tev)
+
+
+def _fraction(seed: int, salt: str) -> float:
+    digest = hashlib.sha256(f"{salt}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64
+
+
+class AnalyticSimulator:
+    """Test simulator: chi-square from :func:`landscape_chi2`.
+
+    Args:
+        names: Parameter names in space order.
+        lower: Lower range edge per parameter (GeV).
+        upper: Upper range edge per parameter (GeV).
+        energies: Centre-of-mass energies (TeV) to label.
+        sleep_s: Seconds to sleep per point.
+        reject_fraction: Share of seeds rejected (final).
+        fail_fraction: Share of seeds that fail on every attempt.
+        flaky_dir: When set, every point fails on its first attempt and succeeds
+            afterwards (a marker file per seed in this directory remembers it).
+        raise_fraction: Share of seeds for which ``simulate`` raises instead of
+            returning a failed record.
+        broken: ``check()`` raises, as a backend with a missing binary would.
+    """
+
+    name = "analytic-test"
+    version = "1"
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        lower: Sequence[float],
+        upper: Sequence[float],
+        *,
+        energies: Sequence[int] = (13,),
+        sleep_s: float = 0.0,
+        reject_fraction: float = 0.0,
+        fail_fraction: float = 0.0,
+        flaky_dir: str | None = None,
+        raise_fraction: float = 0.0,
+        broken: bool = False,
+    ) -> None:
+        self.names = tuple(names)
+        self.lower = np.asarray(lower, dtype=float)
+        self.upper = np.asarray(upper, dtype=float)
+        self.energies = tuple(int(e) for e in energies)
+        self.sleep_s = sleep_s
+        self.reject_fraction = reject_fraction
+        self.fail_fraction = fail_fraction
+        self.flaky_dir = flaky_dir
+        self.raise_fraction = raise_fraction
+        self.broken = broken
+
+    @classmethod
+    def for_space(cls, space, **kwargs) -> AnalyticSimulator:
+        """Build for a ``sampler.space.ParameterSpace``."""
+        return cls(space.names, space.lower, space.upper, **kwargs)
+
+    def check(self) -> None:
+        """Raise the backend configuration error when built ``broken``."""
+        from simulators.errors import SimulatorConfigError
+
+        if self.broken:
+            raise SimulatorConfigError(
+                "analytic-test: binary /nonexistent/SPheno not found"
+            )
+
+    def describe(self) -> dict:
+        """The fixed shape of the labels."""
+        return {
+            "energies": list(self.energies),
+            "analyses": {e: ["analytic"] for e in self.energies},
+            "n_features": 56,
+        }
+
+    def simulate(
+        self, point: Mapping[str, float], *, seed: int, workdir: Path
+    ) -> SimulationResult:
+        """Label one point; see the class docstring for the failure options."""
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        if _fraction(seed, "raise") < self.raise_fraction:
+            raise RuntimeError(f"analytic-test crashed on seed {seed}")
+        if _fraction(seed, "reject") < self.reject_fraction:
+            return SimulationResult.rejected("analytic-test: LSP is charged")
+        if _fraction(seed, "fail") < self.fail_fraction:
+            (Path(workdir) / "crash.log").write_text("segfault\n")
+            return SimulationResult.failed("analytic-test: tool crashed")
+        if self.flaky_dir is not None and self._first_attempt(seed):
+            return SimulationResult.failed("analytic-test: transient failure")
+        return self._labels(point, seed)
+
+    def _first_attempt(self, seed: int) -> bool:
+        marker = Path(self.flaky_dir) / f"seed-{seed}"
+        if marker.exists():
+            return False
+        marker.touch()
+        return True
+
+    def _labels(self, point: Mapping[str, float], seed: int) -> SimulationResult:
+        x = np.array([point[name] for name in self.names], dtype=float)
+        u = (x - self.lower) / (self.upper - self.lower)
+        chi2 = {
+            e: float(landscape_chi2(u[None, :], energy_tev=e)[0]) for e in self.energies
+        }
+        m_gluino = abs(point.get("M3", 1000.0))
+        m_lsp = min(abs(point.get(k, 5000.0)) for k in ("M1", "M2", "mu"))
+        return SimulationResult(
+            status="ok",
+            chi2=chi2,
+            chi2_analysis={e: {"analytic": c} for e, c in chi2.items()},
+            masses={PDG_GLUINO: m_gluino, PDG_NEUTRALINO1: m_lsp},
+            features=[float(seed % 7)] * 56,
+            timings={"total": self.sleep_s},
+            simulator=self.name,
+            version=self.version,
+        )
