@@ -1,0 +1,40 @@
+"""``scynet-al resume FILE``: continue a campaign with the config stored in FILE."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``resume``."""
+    parser.add_argument("store", type=Path, help="campaign store (HDF5)")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="join a running Dask scheduler (tcp://host:8786) instead of the config's cluster",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar even on a terminal"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Re-dispatch pending points, load the last checkpoint and go on."""
+    from scynet_al.commands.run import execute
+    from scynet_al.config import parse_config
+    from scynet_al.errors import StoreError
+    from scynet_al.store import CampaignStore
+
+    if not args.store.exists():
+        raise StoreError(f"{args.store}: no such campaign store")
+    with CampaignStore.open(args.store, mode="r") as store:
+        config = parse_config(store.config_text, source=f"{args.store} (stored config)")
+    return execute(
+        config,
+        args.store,
+        scheduler=args.scheduler,
+        progress=sys.stderr.isatty() and not args.no_progress,
+    )

@@ -1,0 +1,104 @@
+"""``scynet-al run CONFIG --store FILE``: start a campaign, or continue one in FILE."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``run``."""
+    parser.add_argument("config", type=Path, help="campaign config (YAML)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        required=True,
+        help="campaign store (HDF5); continued if it exists",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="join a running Dask scheduler (tcp://host:8786) instead of the config's cluster",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar even on a terminal"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the campaign until its stop rule holds, its budget is spent or a signal."""
+    from scynet_al.config import load_config
+
+    config = load_config(args.config)
+    return execute(
+        config,
+        args.store,
+        scheduler=args.scheduler,
+        progress=sys.stderr.isatty() and not args.no_progress,
+    )
+
+
+def execute(
+    config: Any,
+    store_path: Path,
+    *,
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> int:
+    """Check the simulator, open or create the store, run the campaign, print the summary.
+
+    Shared by ``run`` and ``resume``. The simulator backend is checked before the
+    store is created, so a misconfigured backend leaves no file behind.
+
+    Returns:
+        Exit code 0.
+    """
+    from scynet_al.campaign import Campaign, install_signal_handlers
+    from scynet_al.cluster import connect
+    from simulators.backends import make_simulator
+
+    simulator = make_simulator(config.simulator.backend, config.simulator.settings)
+    simulator.check()
+    with (
+        open_or_create_store(config, store_path, simulator) as store,
+        connect(config.dask, scheduler_address=scheduler) as handle,
+    ):
+        campaign = Campaign(
+            config, store, handle.client, simulator=simulator, progress=progress
+        )
+        install_signal_handlers(campaign)
+        summary = campaign.run()
+    print(json.dumps(summary.to_json(), indent=2))
+    return 0
+
+
+def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
+    """The store at ``store_path`` open for writing; created from the config if absent."""
+    from scynet_al.store import KEY_MASS_PDGS, CampaignStore
+
+    if Path(store_path).exists():
+        store = CampaignStore.open(store_path, mode="a")
+        if store.config_text.strip() != config.text.strip():
+            logger.warning(
+                "%s was started with another config; continuing with the one given",
+                store_path,
+            )
+        return store
+    shape = simulator.describe()
+    energies = [int(e) for e in config.campaign.energies_tev]
+    return CampaignStore.create(
+        store_path,
+        config_text=config.text,
+        space=config.build_space(),
+        energies=energies,
+        analyses={e: list(shape["analyses"].get(e, [])) for e in energies},
+        mass_pdgs=KEY_MASS_PDGS,
+        n_features=int(shape["n_features"]),
+    )

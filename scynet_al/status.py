@@ -1,0 +1,263 @@
+"""How far a campaign is: counts, per-region errors, trend and the work still needed.
+
+:func:`campaign_status` opens the store read-only (SWMR), so it is safe while the
+daemon writes; it imports neither torch nor Dask. Its dict is the stable JSON
+interface of ``scynet-al status --json``:
+
+- ``counts``: status -> number of points;
+- ``origins``: origin -> {region -> number of ok points}, by simulated chi-square at
+  the first configured energy;
+- ``round``: the store's current round;
+- ``refits``: one object per refit, oldest first: ``time`` (Unix seconds),
+  ``round``, ``n_train``, ``overall`` (mean |dchi2| on the validation points at the
+  first energy) and ``regions`` (region -> mean |dchi2|);
+- ``regions``: energy (string) -> region -> ``{mean_abs_error, count, interval}``
+  from the latest refit;
+- ``estimated_remaining``: simulations still needed to meet the stop rule (int),
+  0 when it holds, or ``null`` when no estimate can be made;
+- ``estimate``: how that number was obtained (see :func:`estimate_remaining`);
+- ``stopped``: the final summary when the last run ended, else ``null``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Refits used for the learning-curve fit of the estimate.
+TREND_REFITS = 5
+
+
+def campaign_status(path: str | Path) -> dict[str, Any]:
+    """Read a campaign store and summarise it.
+
+    Args:
+        path: The campaign store (HDF5).
+
+    Returns:
+        The status dict described in the module docstring.
+
+    Raises:
+        StoreError: The file is not a campaign store.
+    """
+    from scynet_al.config import parse_config
+    from scynet_al.store import CampaignStore
+
+    with CampaignStore.open(path, mode="r") as store:
+        config = parse_config(store.config_text, source=str(path))
+        rows = store.metrics()
+        energy = int(config.campaign.energies_tev[0])
+        regions = _regions_from_rows(rows, config, energy)
+        counts = dict(store.counts())
+        origins = store.origin_region_counts(energy, regions)
+        round_ = int(store.current_round)
+
+    refits = [
+        r for r in rows if r.get("kind", "refit") == "refit" and not r.get("final")
+    ]
+    finals = [r for r in rows if r.get("final")]
+    target = float(config.campaign.target_mean_abs_error)
+    min_count = int(config.campaign.min_validation_count)
+    estimate = estimate_remaining(refits, counts, target=target, min_count=min_count)
+    return {
+        "counts": counts,
+        "origins": _plain(origins),
+        "round": round_,
+        "refits": [_refit_entry(r, str(energy)) for r in refits],
+        "regions": _latest_regions(refits),
+        "estimated_remaining": estimate["simulations"],
+        "estimate": estimate,
+        "stopped": finals[-1]
+        if finals and (not refits or finals[-1]["time"] >= refits[-1]["time"])
+        else None,
+    }
+
+
+def _regions_from_rows(
+    rows: Sequence[Mapping[str, Any]], config: Any, energy: int
+) -> Any:
+    """The regions the daemon used (stored with each refit), else the config's."""
+    from sampler.regions import ChiSquareRegions
+
+    for row in reversed(rows):
+        edges = row.get("region_edges", {}).get(str(energy))
+        if edges:
+            return ChiSquareRegions(tuple(edges))
+    if config.regions.centre_on_catalogue:
+        return ChiSquareRegions.paper(energy)
+    return config.regions.build(energy)
+
+
+def _refit_entry(row: Mapping[str, Any], energy: str) -> dict[str, Any]:
+    ens = (row.get("energies", {}).get(energy) or {}).get("ensemble") or {}
+    return {
+        "time": row.get("time"),
+        "round": row.get("round"),
+        "n_train": row.get("n_train"),
+        "overall": (ens.get("overall") or {}).get("mean_abs_error"),
+        "regions": {
+            name: r["mean_abs_error"]
+            for name, r in (ens.get("regions") or {}).items()
+            if r.get("count")
+        },
+    }
+
+
+def _latest_regions(refits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    if not refits:
+        return {}
+    out = {}
+    for energy, entry in refits[-1].get("energies", {}).items():
+        ens = (entry or {}).get("ensemble")
+        if ens:
+            out[energy] = {
+                name: {k: r.get(k) for k in ("mean_abs_error", "count", "interval")}
+                for name, r in ens["regions"].items()
+            }
+    return out
+
+
+def estimate_remaining(
+    refits: Sequence[Mapping[str, Any]],
+    counts: Mapping[str, int],
+    *,
+    target: float,
+    min_count: int,
+) -> dict[str, Any]:
+    """Simulations still needed before every judged region meets the target.
+
+    Method: for each energy and each region holding at least ``min_count``
+    validation points, fit a learning curve ``error = c * n_train ** -alpha`` by
+    least squares in log-log over the last :data:`TREND_REFITS` refits; the region
+    needs ``n = n_train * (error / target) ** (1 / alpha)`` training points. The
+    largest shortfall over regions is divided by the share of simulations that
+    end ``ok`` (rejected and failed points do not train the network). No estimate
+    when fewer than three refits carry the region or its error does not fall
+    (``alpha <= 0.05``).
+
+    Args:
+        refits: Metrics rows of the refits, oldest first.
+        counts: Points by status.
+        target: The stop rule's mean |dchi2|.
+        min_count: Validation points a region needs to be judged.
+
+    Returns:
+        ``{"simulations": int | None, "method": str, "per_region": {...}, "reason": str}``.
+    """
+    out: dict[str, Any] = {
+        "simulations": None,
+        "method": "power-law learning curve per region over the last refits",
+        "per_region": {},
+        "reason": "",
+    }
+    if not refits:
+        out["reason"] = "no refit yet"
+        return out
+    shortfalls = []
+    for energy, entry in refits[-1].get("energies", {}).items():
+        ens = (entry or {}).get("ensemble")
+        if not ens:
+            out["reason"] = f"no validation points at {energy} TeV"
+            return out
+        for name, region in ens["regions"].items():
+            if region["count"] < min_count or region["mean_abs_error"] is None:
+                continue
+            need = _training_points_needed(refits, energy, name, target)
+            out["per_region"][f"{energy}/{name}"] = need
+            shortfalls.append(need)
+    if not shortfalls:
+        out["reason"] = "no region holds enough validation points yet"
+        return out
+    if any(s is None for s in shortfalls):
+        out["reason"] = "an unmet region has no falling learning curve yet"
+        return out
+    finished = sum(counts.get(k, 0) for k in ("ok", "rejected", "failed"))
+    ok_share = counts.get("ok", 0) / finished if finished else 1.0
+    out["simulations"] = math.ceil(max(shortfalls) / max(ok_share, 1e-3))
+    return out
+
+
+def _training_points_needed(
+    refits: Sequence[Mapping[str, Any]], energy: str, region: str, target: float
+) -> int | None:
+    """Extra training points a region needs (0 when met), or None when unknown."""
+    n, err = [], []
+    for row in refits[-TREND_REFITS:]:
+        ens = (row.get("energies", {}).get(energy) or {}).get("ensemble") or {}
+        r = (ens.get("regions") or {}).get(region)
+        if r and r.get("count") and r.get("mean_abs_error") and row.get("n_train"):
+            n.append(float(row["n_train"]))
+            err.append(float(r["mean_abs_error"]))
+    if err and err[-1] < target:
+        return 0
+    if len(n) < 3 or len(set(n)) < 2:
+        return None
+    slope, _ = np.polyfit(np.log(n), np.log(err), 1)
+    alpha = -float(slope)
+    if alpha <= 0.05:
+        return None
+    needed = n[-1] * (err[-1] / target) ** (1.0 / alpha)
+    return math.ceil(needed - n[-1])
+
+
+def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
+    """Human-readable status text for the terminal."""
+    lines = [
+        f"round {status['round']}; points: "
+        + ", ".join(f"{k} {v}" for k, v in status["counts"].items())
+    ]
+    for origin, regions in status["origins"].items():
+        cells = ", ".join(f"{name} {n}" for name, n in regions.items())
+        lines.append(f"  {origin:<12} {cells}")
+    for energy, regions in status["regions"].items():
+        lines.append(f"mean |dchi2| at {energy} TeV (latest refit, 68% interval):")
+        for name, r in regions.items():
+            lines.append(_region_line(name, r))
+    lines.extend(_trend_lines(status["refits"][-recent:]))
+    lines.append(_estimate_line(status))
+    if status.get("stopped"):
+        stop = status["stopped"]
+        lines.append(
+            f"last run stopped: {stop.get('stop_reason')} (converged: {stop.get('converged')})"
+        )
+    return "\n".join(lines)
+
+
+def _region_line(name: str, r: Mapping[str, Any]) -> str:
+    if not r.get("count") or r.get("mean_abs_error") is None:
+        return f"  {name:<5} no validation points"
+    lo, hi = (r.get("interval") or [float("nan")] * 2)[:2]
+    return (
+        f"  {name:<5} {r['mean_abs_error']:7.2f}  [{lo:.2f}, {hi:.2f}]  n={r['count']}"
+    )
+
+
+def _trend_lines(refits: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not refits:
+        return ["no refit yet"]
+    lines = ["recent refits (round, training points, overall mean |dchi2|):"]
+    for r in refits:
+        overall = "n/a" if r["overall"] is None else f"{r['overall']:.2f}"
+        lines.append(f"  {r['round']:>4} {r['n_train']:>7} {overall:>8}")
+    return lines
+
+
+def _estimate_line(status: Mapping[str, Any]) -> str:
+    remaining = status["estimated_remaining"]
+    if remaining is None:
+        return f"simulations still needed: unknown ({status['estimate']['reason']})"
+    return (
+        f"simulations still needed: about {remaining} ({status['estimate']['method']})"
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
