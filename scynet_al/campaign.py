@@ -21,6 +21,7 @@ The store is written only from the thread that calls :meth:`Campaign.run`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -330,6 +331,17 @@ class Campaign:
         self.n_points_ = sum(self.store.counts().values())
         self._queue_pending()
 
+    def _load_checkpoint(self) -> Any:
+        """The first energy's surrogate from the store's latest checkpoint, if any."""
+        path = self.store.latest_checkpoint()
+        if path is None:
+            return None
+        from scynet_al import checkpoint
+
+        surrogate, _ = checkpoint.load(path)
+        logger.info("loaded checkpoint %s (round %d)", path, self.round_)
+        return surrogate
+
     def _queue_pending(self) -> None:
         ids, X, seeds = self.store.pending()
         for pid, x, seed in zip(ids, X, seeds, strict=True):
@@ -555,6 +567,9 @@ class Campaign:
         )
         row = {
             "kind": "refit",
+            "region_edges": {
+                str(e): list(self.regions_[e].edges) for e in self.energies_
+            },
             "round": round_,
             "time": time.time(),
             "n_train": len(data[self.energies_[0]]["y"]),
@@ -801,12 +816,7 @@ def _make_ordering(
     from sampler.ordering import light_stop_ordering
     from simulators.spectrum import key_masses
 
-    model = config.space.model
-
-    def ordering(X: np.ndarray) -> np.ndarray:
-        return light_stop_ordering(key_masses(X, model))
-
-    return ordering
+    return light_stop_ordering(functools.partial(key_masses, model=config.space.model))
 
 
 def _ensemble_fitter(config: Any) -> Callable[..., Any]:
