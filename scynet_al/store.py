@@ -1,0 +1,1056 @@
+"""The campaign store: one HDF5 file per campaign, one writer, many readers.
+
+Layout (format ``"scynet-al campaign"``, version 1). Root attributes: ``format``,
+``format_version``, ``created`` (ISO 8601, UTC), ``config`` (the campaign YAML),
+``package_version``, ``space`` (``ParameterSpace.to_dict()`` as JSON),
+``energies_tev``, ``analyses`` (JSON ``{energy: [names]}``), ``mass_pdgs``,
+``n_features``, ``timing_stages`` (JSON list) and ``campaign_seed``. Datasets, all
+chunked and resizable along axis 0, one row per point (the row index is the point
+id):
+
+======================  ==============  ============================================
+key                     dtype, shape    meaning
+======================  ==============  ============================================
+``id``                  int64 (n,)      point id (equal to the row)
+``seed``                int64 (n,)      simulation seed, fixed when proposed
+``parameters``          f8 (n, dim)     the point (GeV; tanb dimensionless)
+``origin``              S32 (n,)        validation / prior / density / local / ...
+``round``               int32 (n,)      campaign round that proposed the point
+``status``              int8 (n,)       0 not yet written, 1 pending, 2 ok,
+                                        3 rejected, 4 failed
+``attempts``            int32 (n,)      simulations tried so far
+``reason``              S1024 (n,)      why rejected or failed (UTF-8, truncated)
+``chi2``                f8 (n, n_e)     total chi2 per energy (order of attribute)
+``chi2_analysis/<E>``   f8 (n, n_a)     chi2 per analysis at ``E`` TeV
+``masses``              f8 (n, n_m)     key masses (GeV) in ``mass_pdgs`` order
+``features``            f8 (n, n_f)     the reparametrized features
+``timings``             f8 (n, n_t)     seconds per stage in ``timing_stages``
+``metrics``             S65536 (m,)     one JSON row per refit
+``checkpoint_path``     S4096 (c,)      network checkpoints (relative to the store)
+``checkpoint_round``    int32 (c,)      their rounds
+======================  ==============  ============================================
+
+Absent numbers are NaN. A column of width zero (no analyses, no features) is
+stored with width one and ignored.
+
+Concurrency: the file is written in HDF5 SWMR mode (single writer, multiple
+readers). Only fixed-size types are stored, since SWMR cannot grow variable-length
+data, and every dataset exists before SWMR starts. The writer grows every dataset,
+writes the data columns, flushes, then writes ``status`` and flushes again, so a
+row becomes visible to a reader only once it is whole; a reader reads ``status``
+first, ignores rows whose status is 0, and takes the shortest dataset as its row
+count. Re-recording a point first sets it back to pending, so a reader never pairs
+a new status with old data.
+
+Durability: the writer flushes after every ``add_pending`` and ``record``, so data
+sits in the operating system once the call returns and a kill -9 of the writer loses
+at most the call in flight (a power cut can lose more: there is no fsync per record,
+which would cost milliseconds each).
+
+Crash recovery: a writer that dies leaves the file marked "open for write"; HDF5
+then refuses every ordinary open. A reader still opens it in SWMR-read mode. Opening
+for append detects the mark and rebuilds the file: it is opened read-only in
+SWMR-read mode, every dataset and attribute is copied into a new file next to it,
+the new file is fsynced and renamed over the old one (logged at WARNING). h5py
+offers no public call that clears the mark (``h5clear`` uses a private HDF5
+property), hence the copy. Whether a writer is alive is told by an advisory lock on
+``<store>.lock`` held for the writer's lifetime; the kernel drops it when the
+process dies, so a crashed writer never blocks a new one, and a live writer is
+never mistaken for a crashed one. The lock is reliable on local filesystems; on
+network filesystems without ``flock`` support two writers could collide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+import yaml
+
+from sampler.regions import REGION_NAMES, ChiSquareRegions
+from sampler.space import ParameterSpace
+from scynet_al import __version__
+from scynet_al.errors import StoreError
+from simulators.result import SimulationResult
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "KEY_MASS_PDGS",
+    "STATUS_CODES",
+    "TIMING_STAGES",
+    "CampaignStore",
+    "derive_seeds",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "scynet-al campaign"
+FORMAT_VERSION = 1
+
+#: Status name to the small integer stored; 0 means "row not yet written".
+STATUS_CODES: dict[str, int] = {"pending": 1, "ok": 2, "rejected": 3, "failed": 4}
+_STATUS_NAMES = np.array(["", "pending", "ok", "rejected", "failed"], dtype=object)
+
+#: PDG codes of the key masses stored per point (SLHA numbering), in column order:
+#: gluino, uL, uR, dL, dR, stop1, stop2, sbottom1, sbottom2, neutralino1-4,
+#: chargino1-2, eL, eR, stau1, stau2, sneutrino_e, sneutrino_tau, h, H, A, H+.
+KEY_MASS_PDGS: tuple[int, ...] = (
+    1000021,
+    1000002, 2000002, 1000001, 2000001,
+    1000006, 2000006, 1000005, 2000005,
+    1000022, 1000023, 1000025, 1000035,
+    1000024, 1000037,
+    1000011, 2000011, 1000015, 2000015,
+    1000012, 1000016,
+    25, 35, 36, 37,
+)  # fmt: skip
+
+#: Simulation stages whose wall time is kept; other stage names add up in "other".
+TIMING_STAGES: tuple[str, ...] = (
+    "spectrum",
+    "decays",
+    "preselection",
+    "cross_sections",
+    "events",
+    "detector",
+    "analysis",
+    "statistics",
+    "total",
+    "other",
+)
+
+ORIGIN_BYTES = 32
+REASON_BYTES = 1024
+METRICS_BYTES = 65536
+PATH_BYTES = 4096
+_TRUNCATED = b" [...truncated]"
+_CHUNK_ROWS = 1024
+_READER_OPEN_TRIES = 40  # x 50 ms: how long a reader waits for a writer's open lock
+
+
+def derive_seeds(campaign_seed: int, ids: np.ndarray) -> np.ndarray:
+    """Seeds of points from the campaign seed and their ids (splitmix64 mix).
+
+    Args:
+        campaign_seed: Non-negative campaign seed.
+        ids: Point ids, shape ``(n,)``.
+
+    Returns:
+        Seeds in ``[0, 2**31 - 1)``, shape ``(n,)``, int64; usable by NumPy and by
+        generators with 32-bit seeds.
+    """
+    with np.errstate(over="ignore"):
+        z = np.asarray(ids, dtype=np.uint64) + np.uint64(campaign_seed) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(2**31 - 1)).astype(np.int64)
+
+
+class CampaignStore:
+    """An open campaign store; build it with :meth:`create` or :meth:`open`.
+
+    Use it as a context manager (``with CampaignStore.open(path) as store:``). In
+    mode ``"a"`` it is the campaign's one writer; in mode ``"r"`` it reads while a
+    writer runs and sees the rows completed up to its latest call.
+    """
+
+    def __init__(self, file: h5py.File, path: Path, mode: str, lock: int | None):
+        self._file = file
+        self._path = path
+        self._mode = mode
+        self._lock = lock
+        self._attrs = _read_root(file, path)
+        self._space = ParameterSpace.from_dict(json.loads(self._attrs["space"]))
+        self._status: np.ndarray | None = None
+        self._warned: set[str] = set()
+        self._datasets: dict[str, h5py.Dataset] = {}
+        if mode == "a":
+            n = self._n_rows()
+            self._status = self._get("status")[:n].astype(np.int8)
+            self._max_round = int(self._get("round")[:n].max(initial=0))
+
+    # ----------------------------------------------------------- construction
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        config_text: str,
+        space: ParameterSpace,
+        energies: Sequence[int],
+        analyses: Mapping[int, Sequence[str]],
+        mass_pdgs: Sequence[int] = KEY_MASS_PDGS,
+        n_features: int = 56,
+        campaign_seed: int | None = None,
+    ) -> CampaignStore:
+        """Create a new store and open it as the writer.
+
+        The file is built under a temporary name and linked into place only when
+        complete, so a failed create leaves nothing behind and an existing file is
+        never touched.
+
+        Args:
+            path: The store file to create; must not exist.
+            config_text: The campaign config YAML, kept verbatim.
+            space: The parameter space of the campaign.
+            energies: Centre-of-mass energies (TeV), in ``chi2`` column order.
+            analyses: Per energy, the analysis names in column order.
+            mass_pdgs: PDG codes of the masses kept per point.
+            n_features: Length of the feature vector per point.
+            campaign_seed: Seed the point seeds derive from; by default
+                ``campaign.seed`` of ``config_text``, else 0.
+
+        Returns:
+            The store, open in mode ``"a"``.
+
+        Raises:
+            StoreError: The file exists, or cannot be written.
+        """
+        path = Path(path)
+        energies = [int(e) for e in energies]
+        analyses = {int(e): list(names) for e, names in analyses.items()}
+        missing = [e for e in energies if e not in analyses]
+        if missing:
+            raise StoreError(f"{path}: no analysis names given for energies {missing}")
+        lock = _acquire_lock(path)
+        try:
+            if path.exists():
+                raise StoreError(
+                    f"{path}: already exists; resume it or choose another store path"
+                )
+            seed = (
+                _seed_from_config(config_text)
+                if campaign_seed is None
+                else campaign_seed
+            )
+            attrs = _root_attributes(
+                config_text, space, energies, analyses, mass_pdgs, n_features, seed
+            )
+            columns = {int(e): list(analyses[e]) for e in energies}
+            _build_file(path, attrs, space.dim, columns, len(mass_pdgs), n_features)
+            logger.info("created campaign store %s", path)
+            return cls._open_writer(path, lock)
+        except BaseException:
+            _release_lock(lock)
+            raise
+
+    @classmethod
+    def open(cls, path: str | Path, mode: Literal["r", "a"] = "r") -> CampaignStore:
+        """Open an existing store.
+
+        Args:
+            path: The store file.
+            mode: ``"r"`` to read (safe while the writer runs), ``"a"`` to become
+                the writer (resume); a store left behind by a crashed writer is
+                recovered first (see the module docstring).
+
+        Raises:
+            StoreError: Missing, foreign or damaged file, unknown format version, or
+                another live writer.
+        """
+        path = Path(path)
+        if mode not in ("r", "a"):
+            raise StoreError(f"{path}: mode must be 'r' or 'a', got {mode!r}")
+        if not path.exists():
+            raise StoreError(f"{path}: no such campaign store")
+        if mode == "r":
+            return cls(_open_reader(path), path, "r", None)
+        lock = _acquire_lock(path)
+        try:
+            if _inspect(path):
+                _recover(path)
+            return cls._open_writer(path, lock)
+        except BaseException:
+            _release_lock(lock)
+            raise
+
+    @classmethod
+    def _open_writer(cls, path: Path, lock: int) -> CampaignStore:
+        try:
+            file = h5py.File(path, "r+", libver="latest")
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open for writing: {exc}") from exc
+        try:
+            store = cls(file, path, "a", lock)
+            file.swmr_mode = True
+        except BaseException:
+            file.close()
+            raise
+        logger.debug("opened %s for writing (SWMR)", path)
+        return store
+
+    def close(self) -> None:
+        """Flush and close the file and release the writer lock."""
+        if self._file.id.valid:
+            if self._mode == "a":
+                self._file.flush()
+            self._file.close()
+        _release_lock(self._lock)
+        self._lock = None
+
+    def __enter__(self) -> CampaignStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CampaignStore({str(self._path)!r}, mode={self._mode!r})"
+
+    # -------------------------------------------------------------- metadata
+
+    @property
+    def path(self) -> Path:
+        """The store file."""
+        return self._path
+
+    @property
+    def mode(self) -> str:
+        """``"r"`` (reader) or ``"a"`` (writer)."""
+        return self._mode
+
+    @property
+    def space(self) -> ParameterSpace:
+        """The campaign's parameter space."""
+        return self._space
+
+    @property
+    def config_text(self) -> str:
+        """The campaign config YAML the store was created with."""
+        return self._attrs["config"]
+
+    @property
+    def energies(self) -> tuple[int, ...]:
+        """Centre-of-mass energies (TeV) in ``chi2`` column order."""
+        return tuple(int(e) for e in self._attrs["energies_tev"])
+
+    @property
+    def analyses(self) -> dict[int, list[str]]:
+        """Per energy, the analysis names in column order."""
+        return {int(k): v for k, v in json.loads(self._attrs["analyses"]).items()}
+
+    @property
+    def mass_pdgs(self) -> tuple[int, ...]:
+        """PDG codes of the stored masses, in column order."""
+        return tuple(int(p) for p in self._attrs["mass_pdgs"])
+
+    @property
+    def n_features(self) -> int:
+        """Length of the feature vector per point."""
+        return int(self._attrs["n_features"])
+
+    @property
+    def timing_stages(self) -> tuple[str, ...]:
+        """Stage names of the ``timings`` columns."""
+        return tuple(json.loads(self._attrs["timing_stages"]))
+
+    @property
+    def campaign_seed(self) -> int:
+        """The seed point seeds derive from."""
+        return int(self._attrs["campaign_seed"])
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """All root attributes (format, version, creation time, ...)."""
+        return dict(self._attrs)
+
+    @property
+    def current_round(self) -> int:
+        """Highest round among points and checkpoints (0 for an empty store)."""
+        rounds = self._read("checkpoint_round", self._n_rows("checkpoint"))
+        checkpoint_round = int(rounds.max(initial=0))
+        if self._mode == "a":
+            return max(self._max_round, checkpoint_round)
+        status = self._read("status", self._n_rows())
+        written = self._read("round", status.size)[status > 0]
+        return max(int(written.max(initial=0)), checkpoint_round)
+
+    def __len__(self) -> int:
+        """Number of points stored (every status)."""
+        return int(np.count_nonzero(self._statuses()))
+
+    # --------------------------------------------------------------- writing
+
+    def add_pending(
+        self, X: np.ndarray, origin: str | Sequence[str], round: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Store new points as pending, before their jobs are sent.
+
+        Args:
+            X: Points, shape ``(n, dim)`` (GeV; tanb dimensionless).
+            origin: One origin for all points, or one per point (at most 32 bytes).
+            round: The campaign round proposing them.
+
+        Returns:
+            ``(ids, seeds)``, each int64 of shape ``(n,)``.
+
+        Raises:
+            StoreError: Read-only store, wrong shape, point outside the space, or an
+                origin too long.
+        """
+        self._require_writer()
+        X = self._checked_points(X)
+        origins = self._encode_origins(origin, X.shape[0])
+        n0, n = self._n_rows(), X.shape[0]
+        ids = np.arange(n0, n0 + n, dtype=np.int64)
+        seeds = derive_seeds(self.campaign_seed, ids)
+
+        for key in _point_keys(self._file):
+            self._get(key).resize(n0 + n, axis=0)
+        columns = {"id": ids, "seed": seeds, "parameters": X, "origin": origins}
+        for key, values in columns.items():
+            self._get(key)[n0:] = values
+        self._get("round")[n0:] = int(round)
+        self._get("attempts")[n0:] = 0
+        self._file.flush()
+        self._get("status")[n0:] = STATUS_CODES["pending"]
+        self._file.flush()
+
+        self._status = np.concatenate([self._status, np.full(n, 1, np.int8)])
+        self._max_round = max(self._max_round, int(round))
+        logger.debug("stored %d pending points (ids %d-%d)", n, n0, n0 + n - 1)
+        return ids, seeds
+
+    def record(
+        self, point_id: int, result: SimulationResult, attempts: int = 1
+    ) -> None:
+        """Store the result of a point's simulation; durable once this returns.
+
+        Args:
+            point_id: Id returned by :meth:`add_pending`.
+            result: The simulation's result.
+            attempts: Simulations tried for this point so far.
+
+        Raises:
+            StoreError: Read-only store, unknown id, or a result whose shape does not
+                match the store (feature count).
+        """
+        self._require_writer()
+        row = self._checked_id(point_id)
+        columns = self._result_columns(result)
+        if self._status[row] != STATUS_CODES["pending"]:
+            self._get("status")[row] = STATUS_CODES["pending"]
+            self._file.flush()
+
+        for key, values in columns.items():
+            self._get(key)[row] = values
+        self._get("attempts")[row] = int(attempts)
+        self._file.flush()
+        code = STATUS_CODES[result.status]
+        self._get("status")[row] = code
+        self._file.flush()
+        self._status[row] = code
+
+    def append_metrics(self, row: Mapping[str, Any]) -> None:
+        """Append one metrics row (a JSON-able dict, one per refit).
+
+        Raises:
+            StoreError: Read-only store, or the row is not JSON-able or too long.
+        """
+        self._require_writer()
+        try:
+            blob = json.dumps(row, allow_nan=True, default=_json_default).encode()
+        except (TypeError, ValueError) as exc:
+            raise StoreError(
+                f"{self._path}: metrics row is not JSON-able: {exc}"
+            ) from exc
+        if len(blob) > METRICS_BYTES:
+            raise StoreError(
+                f"{self._path}: metrics row of {len(blob)} bytes exceeds {METRICS_BYTES}"
+            )
+        _write_row(self._get("metrics"), self._n_rows("metrics"), blob)
+        self._file.flush()
+
+    def add_checkpoint(self, path: str | Path, round: int) -> None:
+        """Reference a network checkpoint file written for a round.
+
+        Paths inside the store's directory are kept relative to it, so a campaign
+        directory can move as a whole.
+        """
+        self._require_writer()
+        blob = _relative_to(Path(path), self._path.parent).encode()
+        if len(blob) > PATH_BYTES:
+            raise StoreError(
+                f"{self._path}: checkpoint path longer than {PATH_BYTES} bytes"
+            )
+        n = self._n_rows("checkpoint")
+        _write_row(self._get("checkpoint_path"), n, blob)
+        self._file.flush()
+        _write_row(self._get("checkpoint_round"), n, int(round))
+        self._file.flush()
+
+    # --------------------------------------------------------------- reading
+
+    def counts(self) -> dict[str, int]:
+        """Number of points per status (``pending``, ``ok``, ``rejected``, ``failed``)."""
+        status = self._statuses()
+        return {
+            name: int(np.count_nonzero(status == c)) for name, c in STATUS_CODES.items()
+        }
+
+    def pending(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points waiting for a result: ``(ids (n,), X (n, dim), seeds (n,))``."""
+        status = self._statuses()
+        rows = np.flatnonzero(status == STATUS_CODES["pending"])
+        n = status.size
+        X = self._read("parameters", n)[rows]
+        return self._read("id", n)[rows], X, self._read("seed", n)[rows]
+
+    def dataset(
+        self,
+        energy: int,
+        *,
+        origins: Iterable[str] | None = None,
+        exclude_origins: Iterable[str] | None = None,
+        inputs: Literal["parameters", "features"] = "parameters",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Simulated ``ok`` points with a finite chi2 at one energy.
+
+        Args:
+            energy: Centre-of-mass energy (TeV).
+            origins: Keep only these origins.
+            exclude_origins: Drop these origins.
+            inputs: ``"parameters"`` for the points (GeV), ``"features"`` for their
+                feature vectors (points without features are dropped).
+
+        Returns:
+            ``(X (n, dim) or F (n, n_features), chi2 (n,))``.
+        """
+        column = self._energy_column(energy)
+        status = self._statuses()
+        n = status.size
+        chi2 = self._read("chi2", n)[:, column]
+        keep = (status == STATUS_CODES["ok"]) & np.isfinite(chi2)
+        keep &= self._origin_mask(n, origins, exclude_origins)
+        if inputs == "features":
+            values = self._read("features", n)[:, : self.n_features]
+            keep &= np.all(np.isfinite(values), axis=1)
+        elif inputs == "parameters":
+            values = self._read("parameters", n)
+        else:
+            raise StoreError(
+                f"inputs must be 'parameters' or 'features', got {inputs!r}"
+            )
+        return values[keep], chi2[keep]
+
+    def validation_set(self, energy: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, chi2)`` of ok points whose origin is ``validation``."""
+        return self.dataset(energy, origins=["validation"])
+
+    def training_set(self, energy: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, chi2)`` of ok points whose origin is not ``validation``."""
+        return self.dataset(energy, exclude_origins=["validation"])
+
+    def origin_region_counts(
+        self, energy: int, regions: ChiSquareRegions
+    ) -> dict[str, dict[str, int]]:
+        """Ok points per origin and chi2 region at one energy.
+
+        Returns:
+            ``{origin: {region: n}}`` with every region name present.
+        """
+        column = self._energy_column(energy)
+        status = self._statuses()
+        n = status.size
+        chi2 = self._read("chi2", n)[:, column]
+        keep = (status == STATUS_CODES["ok"]) & np.isfinite(chi2)
+        origins = _decode(self._read("origin", n)[keep])
+        index = regions.index(chi2[keep])
+        counts: dict[str, dict[str, int]] = {}
+        for origin in sorted(set(origins)):
+            mine = index[origins == origin]
+            counts[str(origin)] = {
+                name: int(np.count_nonzero(mine == k))
+                for k, name in enumerate(REGION_NAMES)
+            }
+        return counts
+
+    def metrics(self) -> list[dict]:
+        """Every metrics row, oldest first."""
+        blobs = self._read("metrics", self._n_rows("metrics"))
+        return [json.loads(bytes(b).decode()) for b in blobs]
+
+    def latest_checkpoint(self) -> Path | None:
+        """The most recently added checkpoint path, or None."""
+        n = self._n_rows("checkpoint")
+        if n == 0:
+            return None
+        path = Path(bytes(self._read("checkpoint_path", n)[-1]).decode())
+        return path if path.is_absolute() else self._path.parent / path
+
+    def table(self) -> dict[str, Any]:
+        """Every written row as columns (for status reports and plots).
+
+        Returns:
+            Keys ``id, seed, parameters, origin, round, status, attempts, reason,
+            chi2, masses, features, timings`` (arrays; ``origin``, ``status``,
+            ``reason`` as ``str`` arrays) and ``chi2_analysis`` (energy to array).
+        """
+        status = self._statuses()
+        n = status.size
+        rows = status > 0
+        out: dict[str, Any] = {"status": _STATUS_NAMES[status[rows]].astype(str)}
+        for key in ("id", "seed", "parameters", "round", "attempts", "chi2", "masses",
+                    "timings"):  # fmt: skip
+            out[key] = self._read(key, n)[rows]
+        out["features"] = self._read("features", n)[rows][:, : self.n_features]
+        out["origin"] = _decode(self._read("origin", n)[rows])
+        out["reason"] = _decode(self._read("reason", n)[rows])
+        out["chi2_analysis"] = {
+            e: self._read(f"chi2_analysis/{e}", n)[rows][:, : len(names)]
+            for e, names in self.analyses.items()
+        }
+        return out
+
+    # -------------------------------------------------------------- internals
+
+    def _get(self, key: str) -> h5py.Dataset:
+        if key not in self._datasets:
+            try:
+                self._datasets[key] = self._file[key]
+            except KeyError as exc:
+                raise StoreError(f"{self._path}: dataset {key!r} is missing") from exc
+        return self._datasets[key]
+
+    def _read(self, key: str, n: int) -> np.ndarray:
+        """The first ``n`` rows of a dataset, refreshed first in a reader."""
+        dataset = self._get(key)
+        try:
+            if self._mode == "r":
+                dataset.refresh()
+            return dataset[:n]
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{self._path}: cannot read dataset {key!r}: {exc}"
+            ) from exc
+
+    def _n_rows(
+        self, table: Literal["points", "metrics", "checkpoint"] = "points"
+    ) -> int:
+        """Rows every dataset of a table holds (the shortest one counts)."""
+        keys = {
+            "points": _point_keys(self._file),
+            "metrics": ["metrics"],
+            "checkpoint": ["checkpoint_path", "checkpoint_round"],
+        }[table]
+        lengths = []
+        for key in keys:
+            dataset = self._get(key)
+            if self._mode == "r":
+                dataset.refresh()
+            lengths.append(dataset.shape[0])
+        return min(lengths)
+
+    def _statuses(self) -> np.ndarray:
+        if self._mode == "a":
+            return self._status
+        return self._read("status", self._n_rows())
+
+    def _require_writer(self) -> None:
+        if self._mode != "a":
+            raise StoreError(
+                f"{self._path}: opened read-only; only the writer can change it"
+            )
+        if not self._file.id.valid:
+            raise StoreError(f"{self._path}: store is closed")
+
+    def _checked_points(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self._space.dim:
+            raise StoreError(
+                f"{self._path}: points must have shape (n, {self._space.dim}), got {X.shape}"
+            )
+        bad = ~self._space.contains(X)
+        if bad.any():
+            try:
+                self._space.check(X[bad])
+            except ValueError as exc:
+                raise StoreError(f"{self._path}: {exc}") from exc
+        return X
+
+    def _encode_origins(self, origin: str | Sequence[str], n: int) -> np.ndarray:
+        names = [origin] * n if isinstance(origin, str) else list(origin)
+        if len(names) != n:
+            raise StoreError(f"{self._path}: {len(names)} origins for {n} points")
+        encoded = [name.encode() for name in names]
+        too_long = [
+            name
+            for name, b in zip(names, encoded, strict=True)
+            if len(b) > ORIGIN_BYTES
+        ]
+        if too_long:
+            raise StoreError(
+                f"{self._path}: origin {too_long[0]!r} longer than {ORIGIN_BYTES} bytes"
+            )
+        return np.array(encoded, dtype=f"S{ORIGIN_BYTES}")
+
+    def _checked_id(self, point_id: int) -> int:
+        row = int(point_id)
+        if not 0 <= row < self._status.size or self._status[row] == 0:
+            raise StoreError(f"{self._path}: unknown point id {point_id}")
+        return row
+
+    def _energy_column(self, energy: int) -> int:
+        try:
+            return self.energies.index(int(energy))
+        except ValueError as exc:
+            raise StoreError(
+                f"{self._path}: no energy {energy} TeV in store (has {list(self.energies)})"
+            ) from exc
+
+    def _origin_mask(
+        self, n: int, origins: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> np.ndarray:
+        if origins is None and exclude is None:
+            return np.ones(n, dtype=bool)
+        stored = self._read("origin", n)
+        keep = np.ones(n, dtype=bool)
+        if origins is not None:
+            keep &= np.isin(stored, [o.encode() for o in origins])
+        if exclude is not None:
+            keep &= ~np.isin(stored, [o.encode() for o in exclude])
+        return keep
+
+    def _result_columns(self, result: SimulationResult) -> dict[str, Any]:
+        """Row values of every data column for one result."""
+        columns: dict[str, Any] = {
+            "reason": _truncate(result.reason, REASON_BYTES),
+            "chi2": self._chi2_row(result),
+            "masses": np.array(
+                [result.masses.get(p, np.nan) for p in self.mass_pdgs], dtype=float
+            ),
+            "features": self._features_row(result),
+            "timings": self._timings_row(result),
+        }
+        for energy, names in self.analyses.items():
+            per = result.chi2_analysis.get(energy, {})
+            self._warn_unknown("analysis", set(per) - set(names))
+            width = self._get(f"chi2_analysis/{energy}").shape[1]
+            row = np.full(width, np.nan)
+            row[: len(names)] = [per.get(name, np.nan) for name in names]
+            columns[f"chi2_analysis/{energy}"] = row
+        return columns
+
+    def _chi2_row(self, result: SimulationResult) -> np.ndarray:
+        self._warn_unknown("energy", {int(e) for e in result.chi2} - set(self.energies))
+        return np.array(
+            [result.chi2.get(e, np.nan) for e in self.energies], dtype=float
+        )
+
+    def _features_row(self, result: SimulationResult) -> np.ndarray:
+        width = self._get("features").shape[1]
+        row = np.full(width, np.nan)
+        if result.features is not None:
+            features = np.asarray(result.features, dtype=float).ravel()
+            if features.size != self.n_features:
+                raise StoreError(
+                    f"{self._path}: result has {features.size} features, store expects {self.n_features}"
+                )
+            row[: self.n_features] = features
+        return row
+
+    def _timings_row(self, result: SimulationResult) -> np.ndarray:
+        stages = self.timing_stages
+        row = np.full(len(stages), np.nan)
+        other = 0.0
+        for stage, seconds in result.timings.items():
+            if stage in stages and stage != "other":
+                row[stages.index(stage)] = seconds
+            else:
+                other += float(seconds)
+        if other:
+            row[stages.index("other")] = other
+        return row
+
+    def _warn_unknown(self, what: str, names: set) -> None:
+        for name in sorted(map(str, names)):
+            if f"{what}:{name}" not in self._warned:
+                self._warned.add(f"{what}:{name}")
+                logger.warning(
+                    "%s: result carries %s %r that the store does not know; ignored",
+                    self._path,
+                    what,
+                    name,
+                )
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _point_keys(file: h5py.File) -> list[str]:
+    """Keys of every per-point dataset."""
+    keys = ["id", "seed", "parameters", "origin", "round", "status", "attempts",
+            "reason", "chi2", "masses", "features", "timings"]  # fmt: skip
+    keys += [f"chi2_analysis/{e}" for e in file["chi2_analysis"]]
+    return keys
+
+
+def _root_attributes(
+    config_text: str,
+    space: ParameterSpace,
+    energies: list[int],
+    analyses: Mapping[int, Sequence[str]],
+    mass_pdgs: Sequence[int],
+    n_features: int,
+    seed: int,
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": config_text,
+        "package_version": __version__,
+        "space": json.dumps(space.to_dict()),
+        "energies_tev": np.array(energies, dtype=np.int64),
+        "analyses": json.dumps({str(e): list(analyses[e]) for e in energies}),
+        "mass_pdgs": np.array(mass_pdgs, dtype=np.int64),
+        "n_features": int(n_features),
+        "timing_stages": json.dumps(list(TIMING_STAGES)),
+        "campaign_seed": int(seed),
+    }
+
+
+def _build_file(
+    path: Path,
+    attrs: Mapping[str, Any],
+    dim: int,
+    analyses: Mapping[int, Sequence[str]],
+    n_masses: int,
+    n_features: int,
+) -> None:
+    """Write an empty store under a temporary name, then link it into place."""
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w", libver="latest") as file:
+            file.attrs.update(attrs)
+            _create_datasets(file, dim, analyses, n_masses, n_features)
+        _fsync(tmp)
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise StoreError(f"{path}: already exists") from exc
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create store: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _create_datasets(
+    file: h5py.File,
+    dim: int,
+    analyses: Mapping[int, Sequence[str]],
+    n_masses: int,
+    n_features: int,
+) -> None:
+    def column(key: str, dtype: Any, width: int | None = None, fill: Any = 0,
+               chunk: int = _CHUNK_ROWS) -> None:  # fmt: skip
+        shape = (0,) if width is None else (0, max(width, 1))
+        file.create_dataset(
+            key,
+            shape=shape,
+            maxshape=(None, *shape[1:]),
+            chunks=(chunk, *shape[1:]),
+            dtype=dtype,
+            fillvalue=fill,  # None for strings: the default fill is all zero bytes
+        )
+
+    for key in ("id", "seed"):
+        column(key, np.int64)
+    column("parameters", np.float64, dim, np.nan)
+    column("origin", f"S{ORIGIN_BYTES}", fill=None)
+    column("round", np.int32)
+    column("status", np.int8)
+    column("attempts", np.int32)
+    column("reason", f"S{REASON_BYTES}", fill=None, chunk=64)
+    column("chi2", np.float64, len(analyses), np.nan)  # one column per energy
+    file.create_group("chi2_analysis")
+    for energy, names in analyses.items():
+        column(f"chi2_analysis/{int(energy)}", np.float64, len(names), np.nan)
+    column("masses", np.float64, n_masses, np.nan)
+    column("features", np.float64, n_features, np.nan, chunk=256)
+    column("timings", np.float64, len(TIMING_STAGES), np.nan)
+    column("metrics", f"S{METRICS_BYTES}", fill=None, chunk=4)
+    column("checkpoint_path", f"S{PATH_BYTES}", fill=None, chunk=16)
+    column("checkpoint_round", np.int32, fill=-1, chunk=64)
+
+
+def _read_root(file: h5py.File, path: Path) -> dict[str, Any]:
+    """Root attributes after checking the format name and version."""
+    attrs = dict(file.attrs)
+    fmt = attrs.get("format")
+    if fmt != FORMAT_NAME:
+        raise StoreError(
+            f"{path}: not a scynet-al campaign store (format attribute {fmt!r})"
+        )
+    version = attrs.get("format_version")
+    if version != FORMAT_VERSION:
+        raise StoreError(
+            f"{path}: store format version {version!r} is not supported (this is version {FORMAT_VERSION}); use the scynet-al release that wrote it"
+        )
+    required = ("config", "space", "energies_tev", "analyses", "mass_pdgs",
+                "n_features", "timing_stages", "campaign_seed")  # fmt: skip
+    missing = [key for key in required if key not in attrs]
+    if missing:
+        raise StoreError(f"{path}: root attributes {missing} are missing")
+    return attrs
+
+
+def _open_reader(path: Path) -> h5py.File:
+    """Open in SWMR-read mode without chunk cache, so refreshed reads are current."""
+    for attempt in range(_READER_OPEN_TRIES):
+        try:
+            file = h5py.File(path, "r", libver="latest", swmr=True, rdcc_nbytes=0)
+        except OSError as exc:
+            if "lock" in str(exc).lower() and attempt + 1 < _READER_OPEN_TRIES:
+                time.sleep(0.05)  # the writer holds the open lock until SWMR starts
+                continue
+            raise StoreError(f"{path}: cannot open as HDF5 file: {exc}") from exc
+        try:
+            _read_root(file, path)
+        except BaseException:
+            file.close()
+            raise
+        return file
+    raise AssertionError("unreachable")
+
+
+def _inspect(path: Path) -> bool:
+    """Check the format; tell whether a crashed writer left the file marked open."""
+    try:
+        with h5py.File(path, "r", libver="latest"):
+            crashed = False
+    except OSError as exc:
+        if "already open for write" not in str(exc):
+            raise StoreError(f"{path}: cannot open as HDF5 file: {exc}") from exc
+        crashed = True
+    with _open_reader(path):
+        pass
+    return crashed
+
+
+def _recover(path: Path) -> None:
+    """Rebuild a store whose writer died: copy everything into a fresh file."""
+    logger.warning(
+        "%s: the previous writer did not close the store (crash or kill); "
+        "rebuilding it from its last flushed state",
+        path,
+    )
+    tmp = path.with_name(f".{path.name}.recovering-{os.getpid()}")
+    try:
+        with (
+            h5py.File(path, "r", libver="latest", swmr=True) as src,
+            h5py.File(tmp, "w", libver="latest") as dst,
+        ):
+            dst.attrs.update(dict(src.attrs))
+            for key in src:
+                src.copy(src[key], dst, name=key)
+        _fsync(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: recovery after a crashed writer failed: {exc}"
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.warning("%s: recovered", path)
+
+
+def _acquire_lock(path: Path) -> int:
+    """Take the writer lock ``<path>.lock``; raise if a live writer holds it."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot create writer lock {lock_path}: {exc}"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreError(
+            f"{path}: another writer (pid {holder}) has the store open"
+        ) from exc
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _release_lock(fd: int | None) -> None:
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_row(dataset: h5py.Dataset, row: int, value: Any) -> None:
+    """Write one row, growing the dataset to exactly ``row + 1`` rows."""
+    dataset.resize(row + 1, axis=0)
+    dataset[row] = value
+
+
+def _truncate(text: str, limit: int) -> bytes:
+    """UTF-8 bytes of ``text``, cut at a character boundary with a marker if long."""
+    blob = text.encode()
+    if len(blob) <= limit:
+        return blob
+    head = blob[: limit - len(_TRUNCATED)].decode(errors="ignore").encode()
+    return head + _TRUNCATED
+
+
+def _decode(values: np.ndarray) -> np.ndarray:
+    return np.array([bytes(v).decode(errors="replace") for v in values], dtype=str)
+
+
+def _relative_to(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _seed_from_config(config_text: str) -> int:
+    try:
+        seed = yaml.safe_load(config_text)["campaign"]["seed"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        return 0
+    return int(seed) if isinstance(seed, int) else 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
