@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,9 +218,9 @@ class Campaign:
         simulator: A backend object; default ``make_simulator`` from the config.
         proposer: An object with ``propose(n, surrogate, history, rng)``; default
             :class:`sampler.proposers.Proposer` from the config.
-        fitter: ``fitter(energy_tev, round, U_train, chi2_train) -> surrogate``
-            (an object with ``predict(U, return_std=True)``); default an
-            :class:`scynet_al.ensemble.Ensemble` from the config's surrogate section.
+        surrogates: Fits, saves and loads surrogates (see :class:`EnsembleSurrogates`
+            for the three verbs); default :class:`EnsembleSurrogates` from the
+            config's surrogate section.
         checkpoint_dir: Where checkpoints go; default ``<store>.checkpoints`` beside
             the store.
         on_result: Called as ``on_result(point_id, result)`` for every result read
@@ -236,7 +236,7 @@ class Campaign:
         *,
         simulator: Any = None,
         proposer: Any = None,
-        fitter: Callable[..., Any] | None = None,
+        surrogates: Any = None,
         checkpoint_dir: str | Path | None = None,
         on_result: Callable[[int, SimulationResult], None] | None = None,
         progress: bool = False,
@@ -246,7 +246,7 @@ class Campaign:
         self.client = client
         self.simulator = simulator
         self.proposer = proposer
-        self.fitter = fitter
+        self.surrogates = surrogates
         self.checkpoint_dir = checkpoint_dir
         self.on_result = on_result
         self.progress = progress
@@ -303,7 +303,7 @@ class Campaign:
         self.proposer_ = self.proposer or _make_proposer(
             cfg, self.space_, self.regions_
         )
-        self.fitter_ = self.fitter or _ensemble_fitter(cfg)
+        self.surrogates_ = self.surrogates or EnsembleSurrogates(cfg.surrogate)
         self.checkpoint_dir_ = Path(
             self.checkpoint_dir or f"{self.store.path}.checkpoints"
         )
@@ -327,7 +327,6 @@ class Campaign:
         self.fit_: _BackgroundFit | None = None
         self.new_results_ = 0
         self.results_this_run_ = 0
-        self.batch_ = 0
         self.n_points_ = sum(self.store.counts().values())
         self._queue_pending()
 
@@ -336,9 +335,7 @@ class Campaign:
         path = self.store.latest_checkpoint()
         if path is None:
             return None
-        from scynet_al import checkpoint
-
-        surrogate, _ = checkpoint.load(path)
+        surrogate = self.surrogates_.load(path)
         logger.info("loaded checkpoint %s (round %d)", path, self.round_)
         return surrogate
 
@@ -394,29 +391,21 @@ class Campaign:
         if n <= 0:
             return
         rng = np.random.default_rng(
-            [int(self.config.campaign.seed), self.round_, self.batch_]
+            [int(self.config.campaign.seed), self.round_, self.n_points_]
         )
-        self.batch_ += 1
         proposal = self.proposer_.propose(n, self.surrogate_, self._history(), rng)
         X = np.asarray(proposal.X, dtype=float)
-        origins = np.asarray(proposal.origins, dtype=object)
-        for origin in dict.fromkeys(origins.tolist()):
-            rows = np.flatnonzero(origins == origin)
-            with self._store_write():
-                ids, seeds = self.store.add_pending(
-                    X[rows], origin=origin, round=self.round_
-                )
-            for pid, seed, row in zip(ids, seeds, rows, strict=True):
-                self.queue_.append(_Job(int(pid), int(seed), X[row], origin))
+        origins = list(proposal.origins)
+        with self._store_write():
+            ids, seeds = self.store.add_pending(X, origin=origins, round=self.round_)
+        for pid, seed, x, origin in zip(ids, seeds, X, origins, strict=True):
+            self.queue_.append(_Job(int(pid), int(seed), x, origin))
         self.n_points_ += len(X)
         logger.info(
             "round %d: proposed %d points (%s)",
             self.round_,
             len(X),
-            ", ".join(
-                f"{o} {int(np.sum(origins == o))}"
-                for o in dict.fromkeys(origins.tolist())
-            ),
+            ", ".join(f"{o} {k}" for o, k in Counter(origins).items()),
         )
 
     def _history(self) -> dict[str, Any]:
@@ -556,7 +545,7 @@ class Campaign:
         surrogates, energies_row = {}, {}
         for energy in self.energies_:
             d = data[energy]
-            surrogates[energy] = self.fitter_(energy, round_, d["U"], d["y"])
+            surrogates[energy] = self.surrogates_.fit(energy, round_, d["U"], d["y"])
             energies_row[str(energy)] = _evaluate(
                 metrics, surrogates[energy], d, self.regions_[energy]
             )
@@ -586,13 +575,11 @@ class Campaign:
     def _save_checkpoints(
         self, round_: int, surrogates: dict[int, Any], energies_row: dict
     ) -> dict[int, Path]:
-        from scynet_al import checkpoint
-
         self.checkpoint_dir_.mkdir(parents=True, exist_ok=True)
         paths = {}
         for energy, surrogate in surrogates.items():
             path = self.checkpoint_dir_ / f"round-{round_:05d}-{energy}TeV.ckpt"
-            checkpoint.save(
+            self.surrogates_.save(
                 path,
                 surrogate,
                 space=self.space_,
@@ -819,18 +806,30 @@ def _make_ordering(
     return light_stop_ordering(functools.partial(key_masses, model=config.space.model))
 
 
-def _ensemble_fitter(config: Any) -> Callable[..., Any]:
-    s = config.surrogate
-    if s.kind != "direct":
-        raise CampaignError(
-            f"surrogate.kind {s.kind!r}: the campaign loop fits only 'direct' "
-            "surrogates, because acquisition needs predictions for unsimulated "
-            "points, which have no reparametrized features yet"
-        )
+class EnsembleSurrogates:
+    """Fits, checkpoints and reloads the campaign's ensembles (the default).
 
-    def fit(energy: int, round_: int, U: np.ndarray, y: np.ndarray) -> Any:
+    Args:
+        settings: The config's ``surrogate`` section.
+
+    Raises:
+        CampaignError: ``kind`` is not ``direct`` (see :meth:`fit`).
+    """
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        if settings.kind != "direct":
+            raise CampaignError(
+                f"surrogate.kind {settings.kind!r}: the campaign loop fits only 'direct' "
+                "surrogates, because acquisition needs predictions for unsimulated "
+                "points, which have no reparametrized features yet"
+            )
+
+    def fit(self, energy: int, round_: int, U: np.ndarray, chi2: np.ndarray) -> Any:
+        """A fitted ensemble on unit-cube points ``U`` ``(n, dim)`` and their chi2 ``(n,)``."""
         from scynet_al.ensemble import Ensemble
 
+        s = self.settings
         ensemble = Ensemble(
             kind=s.kind,
             n_members=s.ensemble_size,
@@ -843,9 +842,20 @@ def _ensemble_fitter(config: Any) -> Callable[..., Any]:
                 "batch_size": s.batch_size,
             },
         )
-        return ensemble.fit(U, y)
+        return ensemble.fit(U, chi2)
 
-    return fit
+    def save(self, path: Path, surrogate: Any, **meta: Any) -> None:
+        """Write a checkpoint atomically (``scynet_al.checkpoint.save``)."""
+        from scynet_al import checkpoint
+
+        checkpoint.save(path, surrogate, **meta)
+
+    def load(self, path: Path) -> Any:
+        """The surrogate of a checkpoint."""
+        from scynet_al import checkpoint
+
+        surrogate, _ = checkpoint.load(path)
+        return surrogate
 
 
 # -- metrics and stop rule -----------------------------------------------------------

@@ -153,3 +153,51 @@ class AnalyticSimulator:
             simulator=self.name,
             version=self.version,
         )
+
+
+class KnnSurrogate:
+    """A k-nearest-neighbour chi-square model on unit-cube points, with a spread."""
+
+    def __init__(self, U: np.ndarray, chi2: np.ndarray, k: int = 3) -> None:
+        self.U = np.asarray(U, dtype=float)
+        self.chi2 = np.asarray(chi2, dtype=float)
+        self.k = k
+
+    def predict(self, U: np.ndarray, return_std: bool = False):
+        """Mean (and standard deviation) of the ``k`` nearest training chi2 values."""
+        d2 = ((np.asarray(U)[:, None, :] - self.U[None, :, :]) ** 2).sum(-1)
+        nearest = self.chi2[np.argsort(d2, axis=1)[:, : self.k]]
+        mean = nearest.mean(axis=1)
+        return (mean, nearest.std(axis=1)) if return_std else mean
+
+
+class KnnSurrogates:
+    """Campaign ``surrogates`` stand-in: kNN fits, pickle checkpoints.
+
+    Args:
+        fit_sleep_s: Seconds each fit sleeps, to mimic a network fit.
+    """
+
+    def __init__(self, fit_sleep_s: float = 0.0) -> None:
+        self.fit_sleep_s = fit_sleep_s
+        self.fits: list[tuple[int, int, int]] = []
+
+    def fit(self, energy: int, round_: int, U: np.ndarray, chi2: np.ndarray):
+        """Remember ``(energy, round, n)`` and return a kNN model."""
+        time.sleep(self.fit_sleep_s)
+        self.fits.append((energy, round_, len(chi2)))
+        return KnnSurrogate(U, chi2)
+
+    def save(self, path: Path, surrogate, **meta) -> None:
+        """Pickle the model next to its metadata (temp file, then rename)."""
+        import pickle
+
+        tmp = Path(f"{path}.tmp")
+        tmp.write_bytes(pickle.dumps((surrogate, meta)))
+        tmp.replace(path)
+
+    def load(self, path: Path):
+        """The pickled model."""
+        import pickle
+
+        return pickle.loads(Path(path).read_bytes())[0]

@@ -1,0 +1,258 @@
+"""Tests of the campaign loop on an in-process Dask cluster with analytic simulators."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from distributed import Client, LocalCluster
+
+from scynet_al.campaign import Campaign, _stop_rule_holds
+from scynet_al.config import parse_config
+from scynet_al.store import CampaignStore
+from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
+
+BASE = {
+    "campaign": {
+        "name": "test",
+        "seed": 3,
+        "energies_tev": [13],
+        "target_mean_abs_error": 0.01,
+        "min_validation_count": 3,
+        "in_flight": 4,
+        "refit_every": 15,
+        "max_retries": 2,
+        "grace_period_s": 5,
+        "points_per_round": 15,
+        "budget": {"max_points": 60, "max_wall_time_hours": 1.0},
+    },
+    "space": {"model": "pmssm11"},
+    "proposer": {"candidate_pool": 300, "min_distance": 0.01},
+    "dask": {"shared_filesystem": True},
+}
+
+
+def make_config(**sections):
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return parse_config(yaml.safe_dump(data))
+
+
+def campaign_overrides(**values):
+    merged = dict(BASE["campaign"])
+    merged.update(values)
+    return merged
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def new_store(tmp_path: Path, config) -> CampaignStore:
+    return CampaignStore.create(
+        tmp_path / "campaign.h5",
+        config_text=config.text,
+        space=config.build_space(),
+        energies=[13],
+        analyses={13: ["analytic"]},
+        n_features=56,
+    )
+
+
+def run(config, store, client, simulator=None, **kwargs):
+    simulator = simulator or AnalyticSimulator.for_space(config.build_space())
+    campaign = Campaign(
+        config, store, client, simulator=simulator, surrogates=KnnSurrogates(), **kwargs
+    )
+    return campaign, campaign.run()
+
+
+def test_tiny_campaign_spends_budget_and_records_everything(tmp_path, client):
+    config = make_config()
+    simulator = AnalyticSimulator.for_space(
+        config.build_space(), reject_fraction=0.15, fail_fraction=0.1
+    )
+
+    with new_store(tmp_path, config) as store:
+        _, summary = run(config, store, client, simulator)
+        table = store.table()
+        rows = store.metrics()
+        latest = store.latest_checkpoint()
+
+    assert summary.stop_reason == "max_points"
+    assert len(table["id"]) == 60
+    assert set(table["status"]) <= {"ok", "rejected", "failed"}
+    assert sorted(table["id"]) == list(range(60))
+    failed = table["status"] == "failed"
+    assert failed.any() and (table["status"] == "rejected").any()
+    assert np.all(table["attempts"][failed] == 3)
+    assert np.all(table["attempts"][table["status"] == "rejected"] == 1)
+    refits = [r for r in rows if r["kind"] == "refit"]
+    assert len(refits) >= 3
+    assert [r["round"] for r in refits] == list(range(1, len(refits) + 1))
+    assert rows[-1]["final"] is True and rows[-1]["stop_reason"] == "max_points"
+    assert latest is not None and latest.exists()
+    assert refits[-1]["n_train"] + refits[-1]["n_validation"] == np.sum(
+        table["status"] == "ok"
+    )
+
+
+def test_scratch_kept_for_failed_attempts_only(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 20}))
+    simulator = AnalyticSimulator.for_space(config.build_space(), fail_fraction=0.3)
+
+    with new_store(tmp_path, config) as store:
+        run(config, store, client, simulator)
+        table = store.table()
+
+    kept = sorted((tmp_path / "campaign.h5.scratch").iterdir())
+    n_failed = int(np.sum(table["status"] == "failed"))
+    assert n_failed > 0
+    assert len(kept) == 3 * n_failed
+    assert all((d / "crash.log").exists() for d in kept)
+
+
+def test_failed_job_retried_with_same_seed(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 20}))
+    flaky = tmp_path / "flaky"
+    flaky.mkdir()
+    simulator = AnalyticSimulator.for_space(config.build_space(), flaky_dir=str(flaky))
+
+    with new_store(tmp_path, config) as store:
+        run(config, store, client, simulator)
+        table = store.table()
+
+    assert set(table["status"]) == {"ok"}
+    assert np.all(table["attempts"] == 2)
+    assert sorted(p.name for p in flaky.iterdir()) == sorted(
+        f"seed-{s}" for s in table["seed"]
+    )
+
+
+def test_raising_simulator_becomes_failed_record(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 10}))
+    simulator = AnalyticSimulator.for_space(config.build_space(), raise_fraction=1.0)
+
+    with new_store(tmp_path, config) as store:
+        _, summary = run(config, store, client, simulator)
+        table = store.table()
+
+    assert summary.counts["failed"] == 10
+    assert all("RuntimeError" in r and "crashed on seed" in r for r in table["reason"])
+
+
+def test_converges_when_target_is_met(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(
+            target_mean_abs_error=1000.0, budget={"max_points": 400}
+        )
+    )
+
+    with new_store(tmp_path, config) as store:
+        _, summary = run(config, store, client)
+        n_points = len(store)
+        rows = store.metrics()
+
+    assert summary.stop_reason == "converged" and summary.converged
+    assert n_points < 400
+    assert rows[-2]["converged"] is True
+
+
+def test_resume_redispatches_pending_and_continues_rounds(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        first_round = store.current_round
+        X = config.build_space().from_unit(np.full((5, 11), 0.42))
+        ids, _ = store.add_pending(X, origin="prior", round=first_round)
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 50}))
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        _, summary = run(bigger, store, client)
+        table = store.table()
+        refits = [r for r in store.metrics() if r["kind"] == "refit"]
+
+    assert summary.stop_reason == "max_points"
+    assert len(table["id"]) == 50
+    assert set(table["status"][ids]) == {"ok"}
+    assert refits[-1]["round"] > first_round
+    assert len({r["round"] for r in refits}) == len(refits)
+
+
+def test_wall_time_budget_stops(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(
+            budget={"max_points": 10000, "max_wall_time_hours": 0.0003}
+        )
+    )
+    simulator = AnalyticSimulator.for_space(config.build_space(), sleep_s=0.05)
+
+    with new_store(tmp_path, config) as store:
+        _, summary = run(config, store, client, simulator)
+
+    assert summary.stop_reason == "wall_time"
+    assert 1.0 <= summary.wall_time_s < 30.0
+
+
+def test_request_stop_leaves_unfinished_points_pending(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(grace_period_s=0, budget={"max_points": 1000})
+    )
+    simulator = AnalyticSimulator.for_space(config.build_space(), sleep_s=0.2)
+
+    with new_store(tmp_path, config) as store:
+        campaign = Campaign(
+            config, store, client, simulator=simulator, surrogates=KnnSurrogates()
+        )
+        threading.Timer(1.5, campaign.request_stop).start()
+        summary = campaign.run()
+        counts = store.counts()
+
+    assert summary.stop_reason == "interrupted"
+    assert counts["pending"] > 0 and counts["ok"] > 0
+    assert sum(counts.values()) < 1000
+
+
+@pytest.mark.parametrize(
+    ("errors", "counts", "expected"),
+    [
+        ({"I": 0.5, "zero": 0.9}, {"I": 25, "zero": 30}, True),
+        ({"I": 1.5, "zero": 0.9}, {"I": 25, "zero": 30}, False),
+        ({"I": 1.5, "zero": 0.9}, {"I": 19, "zero": 30}, True),  # I not judged
+        ({"I": 1.5, "zero": 0.9}, {"I": 19, "zero": 19}, False),  # nothing judged
+        ({"I": 1.0, "zero": 0.2}, {"I": 20, "zero": 20}, False),  # strictly below
+    ],
+)
+def test_stop_rule(errors, counts, expected):
+    row = {
+        "13": {
+            "ensemble": {
+                "regions": {
+                    name: {"mean_abs_error": errors[name], "count": counts[name]}
+                    for name in errors
+                }
+            }
+        }
+    }
+
+    assert _stop_rule_holds(row, 1.0, 20) is expected
+
+
+def test_stop_rule_needs_every_energy():
+    met = {"ensemble": {"regions": {"zero": {"mean_abs_error": 0.1, "count": 50}}}}
+    unmet = {"ensemble": {"regions": {"zero": {"mean_abs_error": 3.0, "count": 50}}}}
+
+    assert _stop_rule_holds({"8": met, "13": met}, 1.0, 20)
+    assert not _stop_rule_holds({"8": met, "13": unmet}, 1.0, 20)
+    assert not _stop_rule_holds({"8": met, "13": {"ensemble": None}}, 1.0, 20)
