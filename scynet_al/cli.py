@@ -1,0 +1,127 @@
+"""The ``scynet-al`` command: parses the verb, configures logging, reports errors.
+
+Only the module of the verb being run is imported, so ``scynet-al --help`` imports
+neither torch nor dask. Errors that stem from the user's input or environment
+(``scynet_al.errors.USER_ERRORS``) end the command with one line on stderr and exit
+code 2; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from scynet_al import __version__
+from scynet_al.commands import VERBS, load_command
+from scynet_al.errors import USER_ERRORS
+from scynet_al.logs import configure_logging, log_level
+
+logger = logging.getLogger(__name__)
+
+#: Exit code for bad input (config, store, CSV) and for verbs not in this build.
+EXIT_USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``scynet-al``; returns the exit code.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` by default.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = _find_verb(argv)
+    command = load_command(verb) if verb is not None else None
+    parser = build_parser(verb, command)
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USER_ERROR
+    if command is None:
+        print(
+            f"scynet-al {args.verb}: not yet available in this version", file=sys.stderr
+        )
+        return EXIT_USER_ERROR
+    try:
+        configure_logging(log_level(args.verbose, args.log_level))
+    except ValueError as exc:
+        parser.error(str(exc))
+    return _dispatch(command, args)
+
+
+def build_parser(
+    verb: str | None = None, command: object | None = None
+) -> argparse.ArgumentParser:
+    """The argument parser; only ``command`` (the module of ``verb``) adds arguments."""
+    common = argparse.ArgumentParser(add_help=False)
+    _add_logging_options(common, default=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        prog="scynet-al",
+        description="Active-learning campaigns that teach a neural network the LHC chi-square of pMSSM points.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"scynet-al {__version__}"
+    )
+    _add_logging_options(parser, default=None)
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
+    for name, summary in VERBS.items():
+        sub = subparsers.add_parser(
+            name, help=summary, description=summary, parents=[common]
+        )
+        if name != verb:
+            continue
+        if command is None:
+            sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        else:
+            command.add_arguments(sub)
+    return parser
+
+
+def _add_logging_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if default is None else default,
+        help="log DEBUG messages too",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        metavar="LEVEL",
+        help="log level: DEBUG, INFO (default), WARNING, ERROR",
+    )
+
+
+def _find_verb(argv: Sequence[str]) -> str | None:
+    """The first argument that names a verb, skipping the global options."""
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == "--log-level":
+            skip_next = True
+        elif not arg.startswith("-"):
+            return arg if arg in VERBS else None
+    return None
+
+
+def _dispatch(command: object, args: argparse.Namespace) -> int:
+    try:
+        return int(command.main(args))
+    except USER_ERRORS as exc:
+        logger.debug("%s failed", args.verb, exc_info=True)
+        print(f"scynet-al {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"scynet-al {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())
