@@ -27,6 +27,12 @@ stop mixing, with ``mU3`` above ``(1 + stop_margin) |M3|``, is never drawn: such
 points are under-represented compared with the prior restricted to eq. (7). The
 sampler reports the share of blind-rejection points its set covers through
 :func:`coverage`, so the margins can be checked against the spectrum in use.
+
+Measured with the built-in spectrum (``simulators.spectrum.key_masses``) on the
+default pMSSM-19 ranges and the uniform prior: blind rejection accepts 3.2 %;
+with the default margins (1.0, 0.05) the sampler's candidates pass the exact
+ordering 39 % of the time and its set holds 99.4 % of the ordered points (stop
+margin 0.3: 61 % and 98.2 %; 2.0: 28 % and 99.8 %).
 """
 
 from __future__ import annotations
@@ -140,7 +146,7 @@ class OrderedPriorSampler:
         prior: PriorLike,
         ordering: Callable[[np.ndarray], np.ndarray],
         *,
-        stop_margin: float = 0.3,
+        stop_margin: float = 1.0,
         squark_margin: float = 0.05,
         reference_size: int = 50_000,
         max_rounds: int = 100,
