@@ -195,7 +195,7 @@ class ParameterSpace:
         name = self.names[j]
         allowed = " ∪ ".join(f"[{lo:g}, {hi:g}]" for lo, hi in self.intervals[name])
         raise SpaceError(
-            f"point {i}: parameter {name} = {X[i, j]!r} lies outside {allowed}"
+            f"point {i}: parameter {name} = {float(X[i, j])!r} lies outside {allowed}"
         )
 
     def points_to_array(self, points: Iterable[Mapping[str, float]]) -> np.ndarray:
