@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import ndtr
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from sampler.regions import RARE_REGIONS, ChiSquareRegions
 
@@ -112,7 +113,10 @@ def fit_rare_density(
         max_iter=100,
         random_state=int(rng.integers(2**31 - 1)),
     )
-    return mixture.fit(U_rare)
+    # The many tiny linear-algebra calls of the fit run far slower, not faster, when
+    # BLAS spreads each over threads on a busy machine: keep them on one thread.
+    with threadpool_limits(limits=1):
+        return mixture.fit(U_rare)
 
 
 def sample_density(
