@@ -679,6 +679,8 @@ def compute_spectrum(point: Mapping[str, float], model: str) -> Spectrum:
     masses.update(dict(zip(CHARGINOS, map(float, m_chipm), strict=True)))
 
     m_stop = (masses[1000006], masses[2000006])
+    m_sbottom = (masses[1000005], masses[2000005])
+    problems = _bottom_yukawa_problems(s, m_stop, m_sbottom)
     m_h, m_H, alpha, higgs_tachyons = higgs_sector(s, m_stop)
     masses.update(_higgs_and_sm_masses(m_h, m_H, s["mA"]))
     tachyons += higgs_tachyons
@@ -698,9 +700,60 @@ def compute_spectrum(point: Mapping[str, float], model: str) -> Spectrum:
         parameters={k: float(v) for k, v in dict(point).items()},
         couplings=_couplings(s["tanb"]),
         tachyons=tachyons,
+        problems=problems,
         low_energy={},
         source="builtin",
     )
+
+
+def delta_b(
+    s: Mapping[str, float], m_stop: tuple[float, float], m_sbottom: tuple[float, float]
+) -> float:
+    """The tan(beta)-enhanced threshold correction to the bottom Yukawa coupling.
+
+    Delta_b = (2 alpha_s / 3 pi) M3 mu tan(beta) I(m_b1^2, m_b2^2, M3^2)
+    + (y_t^2 / 16 pi^2) A_t mu tan(beta) I(m_t1^2, m_t2^2, mu^2) (Carena, Garcia,
+    Nierste, Wagner, Nucl. Phys. B577 (2000) 88, hep-ph/9912516, Eq. (5)).
+    """
+    alpha_s = G3_Q**2 / (4.0 * math.pi)
+    yt = math.sqrt(2.0) * M_TOP_Q / (V_Q * math.sin(math.atan(s["tanb"])))
+    mu_tanb = s["mu"] * s["tanb"]
+    gluino = (
+        2.0 * alpha_s / (3.0 * math.pi) * s["M3"] * mu_tanb
+        * _loop_i(m_sbottom[0] ** 2, m_sbottom[1] ** 2, s["M3"] ** 2)
+    )  # fmt: skip
+    higgsino = (
+        yt**2 * _LOOP * s["At"] * mu_tanb
+        * _loop_i(m_stop[0] ** 2, m_stop[1] ** 2, s["mu"] ** 2)
+    )  # fmt: skip
+    return gluino + higgsino
+
+
+def _loop_i(a: float, b: float, c: float) -> float:
+    """I(a, b, c) = [ab ln(a/b) + bc ln(b/c) + ca ln(c/a)] / ((a-b)(b-c)(a-c))."""
+    a, b, c = sorted(max(x, 1.0) for x in (a, b, c))
+    b = max(b, a * (1.0 + 1e-4))
+    c = max(c, b * (1.0 + 1e-4))
+    numerator = (
+        a * b * math.log(a / b) + b * c * math.log(b / c) + c * a * math.log(c / a)
+    )
+    return numerator / ((a - b) * (b - c) * (a - c))
+
+
+def _bottom_yukawa_problems(
+    s: Mapping[str, float], m_stop: tuple[float, float], m_sbottom: tuple[float, float]
+) -> list[str]:
+    """A bottom-Yukawa correction above 100 % makes the spectrum unreliable.
+
+    SPheno refuses such points ("more than 100% corrections to Y_d"); the built-in
+    calculator reports them the same way so both back-ends reject them.
+    """
+    correction = delta_b(s, m_stop, m_sbottom)
+    if abs(correction) <= 1.0:
+        return []
+    return [
+        f"bottom Yukawa threshold correction Delta_b = {correction:.2f} exceeds 100 %"
+    ]
 
 
 def _as_arrays(sf: Mapping[str, float]) -> dict[str, np.ndarray]:

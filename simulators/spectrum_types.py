@@ -31,6 +31,9 @@ class Spectrum:
         couplings: Hypercharge ``g1`` (g', not GUT-normalised), ``g2``, ``g3``,
             Yukawas ``yt``, ``yb``, ``ytau`` and ``v`` (GeV, about 246), at Q.
         tachyons: Names of states whose mass squared came out negative.
+        problems: Reasons the spectrum is unphysical or unreliable other than
+            tachyons (e.g. a bottom-Yukawa threshold correction above 100 %), in
+            words; the pre-selection rejects such spectra.
         low_energy: Flavour and precision observables when the spectrum generator
             provides them (SPheno's SPhenoLowEnergy block), else empty.
         source: ``"builtin"`` or ``"spheno"``.
@@ -49,6 +52,7 @@ class Spectrum:
     parameters: dict[str, float] = field(default_factory=dict)
     couplings: dict[str, float] = field(default_factory=dict)
     tachyons: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     low_energy: dict[str, float] = field(default_factory=dict)
     source: str = "builtin"
 
