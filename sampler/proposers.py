@@ -226,12 +226,10 @@ class Proposer:
 
         X = self.space.from_unit(batch.U)
         self.space.check(X)
-        logger.debug(
-            "proposed %d points by origin %s",
-            n,
-            dict(zip(*np.unique(batch.origins, return_counts=True), strict=True)),
-        )
-        return Proposal(X, list(batch.origins), reasons)
+        proposal = Proposal(X, list(batch.origins), reasons)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("proposed %d points by origin %s", n, proposal.counts())
+        return proposal
 
     # -- strategies -----------------------------------------------------------------
 
@@ -247,23 +245,13 @@ class Proposer:
     ) -> str | None:
         """Add up to ``k`` points of one strategy; return a reason when short."""
         if name == "uncertainty":
-            if surrogate is None:
-                return "uncertainty strategy: no surrogate yet"
             candidates = self._uncertainty_candidates(k, batch, surrogate, rng)
-            if candidates is None:
-                return "uncertainty strategy: the surrogate gives no rare-range probability anywhere in the candidate pool"
         elif name == "density":
-            need = self.min_density_points or 2 * self.space.dim
-            if len(U_rare) < need:
-                return f"density strategy: {len(U_rare)} rare-range points, need {need}"
-            mixture = strategies.fit_rare_density(U_rare, weights, rng)
-            candidates = strategies.sample_density(mixture, 2 * k + 8, rng)
+            candidates = self._density_candidates(k, U_rare, weights, rng)
         else:
-            if len(U_rare) == 0:
-                return "local strategy: no rare-range points yet"
-            candidates = strategies.sample_local(
-                U_rare, weights, 2 * k + 8, self.local_width, rng
-            )
+            candidates = self._local_candidates(k, U_rare, weights, rng)
+        if isinstance(candidates, str):
+            return candidates
 
         added = batch.extend(candidates[self._allowed(candidates)], name, k)
         if added < k:
@@ -271,15 +259,21 @@ class Proposer:
         return None
 
     def _uncertainty_candidates(
-        self, k: int, batch: _Batch, surrogate: Surrogate, rng: np.random.Generator
-    ) -> np.ndarray | None:
+        self,
+        k: int,
+        batch: _Batch,
+        surrogate: Surrogate | None,
+        rng: np.random.Generator,
+    ) -> np.ndarray | str:
+        if surrogate is None:
+            return "uncertainty strategy: no surrogate yet"
         pool = self._prior_sampler().sample_unit(self.candidate_pool, rng)
         mean, std = surrogate.predict(pool, return_std=True)
         scores = strategies.acquisition_score(
             np.ravel(mean), np.ravel(std), self.regions
         )
         if not np.any(scores > 0.0):
-            return None
+            return "uncertainty strategy: the surrogate gives no rare-range probability anywhere in the candidate pool"
         picked = strategies.select_diverse(
             pool,
             scores,
@@ -289,6 +283,24 @@ class Proposer:
             U_taken=batch.U,
         )
         return pool[picked]
+
+    def _density_candidates(
+        self, k: int, U_rare: np.ndarray, weights: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray | str:
+        need = self.min_density_points or 2 * self.space.dim
+        if len(U_rare) < need:
+            return f"density strategy: {len(U_rare)} rare-range points, need {need}"
+        mixture = strategies.fit_rare_density(U_rare, weights, rng)
+        return strategies.sample_density(mixture, 2 * k + 8, rng)
+
+    def _local_candidates(
+        self, k: int, U_rare: np.ndarray, weights: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray | str:
+        if len(U_rare) == 0:
+            return "local strategy: no rare-range points yet"
+        return strategies.sample_local(
+            U_rare, weights, 2 * k + 8, self.local_width, rng
+        )
 
     def _fill_from_prior(
         self, batch: _Batch, k: int, origin: str, rng: np.random.Generator

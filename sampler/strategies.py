@@ -8,14 +8,19 @@ or fallbacks; the proposer in :mod:`sampler.proposers` combines them.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 from scipy.special import ndtr
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from sampler.regions import RARE_REGIONS, ChiSquareRegions
+
+logger = logging.getLogger(__name__)
 
 #: Most rare-range points a density model is fitted to (a random subset beyond this).
 MAX_DENSITY_FIT_POINTS = 4000
@@ -115,8 +120,13 @@ def fit_rare_density(
     )
     # The many tiny linear-algebra calls of the fit run far slower, not faster, when
     # BLAS spreads each over threads on a busy machine: keep them on one thread.
-    with threadpool_limits(limits=1):
-        return mixture.fit(U_rare)
+    # A fit stopped by max_iter is still a usable density, so no warning escapes.
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mixture.fit(U_rare)
+    if not mixture.converged_:
+        logger.debug("rare-range mixture stopped after %d iterations", mixture.n_iter_)
+    return mixture
 
 
 def sample_density(

@@ -6,6 +6,8 @@ import logging
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial.distance import pdist
 
 from sampler.errors import ProposalError
@@ -136,6 +138,42 @@ def test_no_two_points_closer_than_min_distance(space, regions, history, min_dis
 
     assert len(proposal) == 150
     assert pdist(space.to_unit(proposal.X)).min() >= min_distance
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(0, 60),
+    min_distance=st.floats(0.0, 0.6),
+    share=st.floats(0.0, 1.0),
+    weights=st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4).filter(
+        lambda w: sum(w) > 0.01
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_batch_has_n_points_in_the_space_apart(
+    n, min_distance, share, weights, seed
+):
+    space, regions = pmssm11(), ChiSquareRegions.paper(13)
+    U = np.random.default_rng(seed).random((300, space.dim))
+    history = {"X": space.from_unit(U), "chi2": landscapes.chi2(U)}
+    proposer = Proposer(
+        space,
+        UniformPrior(space),
+        regions,
+        fractions=dict(zip(ALL, weights, strict=True)),
+        validation_share=share,
+        min_distance=min_distance,
+        candidate_pool=300,
+    )
+    proposal = proposer.propose(
+        n, landscapes.OracleSurrogate(), history, np.random.default_rng(seed)
+    )
+
+    assert proposal.X.shape == (n, space.dim)
+    assert space.contains(proposal.X).all()
+    assert proposal.origins.count("validation") == round(share * n)
+    if n > 1:
+        assert pdist(space.to_unit(proposal.X)).min() >= min_distance
 
 
 def test_shortfall_from_min_distance_is_filled_by_prior_and_reported(
