@@ -25,6 +25,7 @@ Rare-range rates under the uniform prior, worked out by hand (13 TeV regions):
 from __future__ import annotations
 
 import numpy as np
+from sklearn.ensemble import ExtraTreesRegressor
 
 #: Plateau chi-square of heavy spectra (zero-signal window at 13 TeV).
 ZERO_CHI2 = 54.8
@@ -65,3 +66,26 @@ class OracleSurrogate:
         noise = np.random.default_rng(self.seed).normal(0.0, self.noise, len(U))
         mean = chi2(U) + noise
         return (mean, np.full(len(U), self.std)) if return_std else mean
+
+
+class TreeEnsemble:
+    """A learned stand-in: extremely randomised trees fitted to landscape points.
+
+    The spread over trees plays the ensemble standard deviation: large near the band
+    and the dip, where neighbouring training points disagree, small elsewhere.
+    """
+
+    def __init__(self, n_trees: int = 20, seed: int = 0) -> None:
+        self.n_trees = n_trees
+        self.seed = seed
+
+    def fit(self, U: np.ndarray, y: np.ndarray) -> TreeEnsemble:
+        self.model_ = ExtraTreesRegressor(
+            n_estimators=self.n_trees, min_samples_leaf=3, random_state=self.seed
+        ).fit(U, y)
+        return self
+
+    def predict(self, U: np.ndarray, return_std: bool = False):
+        values = np.stack([tree.predict(U) for tree in self.model_.estimators_])
+        mean = values.mean(axis=0)
+        return (mean, values.std(axis=0)) if return_std else mean

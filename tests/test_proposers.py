@@ -96,6 +96,22 @@ def test_strategy_hits_rare_ranges_three_times_the_prior_rate(
     assert rare_rate(space, regions, proposal.X) >= 3.0 * landscapes.RARE_RATE_UNIFORM
 
 
+def test_uncertainty_with_a_learned_ensemble_hits_rare_ranges(space, regions, history):
+    U = space.to_unit(history["X"])
+    surrogate = landscapes.TreeEnsemble().fit(U, history["chi2"])
+    proposer = Proposer(
+        space,
+        UniformPrior(space),
+        regions,
+        fractions=only("uncertainty"),
+        validation_share=0.0,
+        candidate_pool=5000,
+    )
+    proposal = proposer.propose(200, surrogate, history, np.random.default_rng(16))
+    assert proposal.origins == ["uncertainty"] * 200
+    assert rare_rate(space, regions, proposal.X) >= 3.0 * landscapes.RARE_RATE_UNIFORM
+
+
 @pytest.mark.parametrize("prior_kind", [UniformPrior, GaussianPrior])
 def test_every_point_lies_in_the_space_off_the_gaps(space, regions, prior_kind):
     # Rare points sit right at the M3 and mu gap edges, so local steps cross them.
