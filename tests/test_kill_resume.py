@@ -1,0 +1,148 @@
+"""Kill -9 of a running daemon at random moments, then resume: nothing lost or doubled.
+
+The daemon runs as a real subprocess (``python -m tests.campaign_process``) on a
+LocalCluster of worker processes; its process group is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scynet_al.store import CampaignStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIG = """\
+campaign:
+  seed: 5
+  min_validation_count: 3
+  target_mean_abs_error: 0.01
+  in_flight: 4
+  refit_every: 10
+  points_per_round: 10
+  grace_period_s: 5
+  budget: {max_points: MAX_POINTS, max_wall_time_hours: 1.0}
+space: {model: pmssm11}
+proposer: {candidate_pool: 300, min_distance: 0.01}
+dask: {n_workers: 2, threads_per_worker: 1}
+"""
+
+
+def start_daemon(config: Path, store: Path, log, *, sleep: float) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), env.get("PYTHONPATH")])
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.campaign_process",
+            str(config),
+            str(store),
+            "--sleep",
+            str(sleep),
+        ],  # fmt: skip
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+def finished_records(store_path: Path) -> dict[int, tuple]:
+    """Finished points by id: (status, seed, chi2 at 13 TeV, parameters)."""
+    with CampaignStore.open(store_path, mode="r") as store:
+        table = store.table()
+    done = table["status"] != "pending"
+    return {
+        int(i): (str(s), int(seed), float(np.nan_to_num(c[0], nan=-1.0)), tuple(x))
+        for i, s, seed, c, x in zip(
+            table["id"][done], table["status"][done], table["seed"][done],
+            table["chi2"][done], table["parameters"][done], strict=True,
+        )
+    }  # fmt: skip
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)
+
+
+def wait_for_points(store_path: Path, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store_path.exists():
+            try:
+                if len(finished_records(store_path)) >= n:
+                    return
+            except Exception:  # the store may not be complete yet; try again
+                pass
+        time.sleep(0.2)
+    raise AssertionError(
+        f"{store_path}: fewer than {n} finished points after {timeout} s"
+    )
+
+
+def kill_and_resume(tmp_path: Path, kills: int, max_points: int, seed: int) -> None:
+    config = tmp_path / "campaign.yaml"
+    config.write_text(CONFIG.replace("MAX_POINTS", str(max_points)))
+    store = tmp_path / "campaign.h5"
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("ab") as log:
+        seen = _kill_repeatedly(
+            config, store, log, kills, max_points, random.Random(seed)
+        )
+        daemon = start_daemon(config, store, log, sleep=0.05)
+        daemon.wait(timeout=120)
+    assert daemon.returncode == 0, log_path.read_text()[-3000:]
+
+    final = finished_records(store)
+    assert {i: final[i] for i in seen} == seen
+    assert sorted(final) == list(range(max_points))
+    params = np.array([v[3] for v in final.values()])
+    assert len(np.unique(params, axis=0)) == max_points
+    with CampaignStore.open(store, mode="r") as s:
+        assert s.counts()["pending"] == 0
+        assert s.metrics()[-1]["stop_reason"] == "max_points"
+
+
+def _kill_repeatedly(config, store, log, kills, max_points, rng) -> dict[int, tuple]:
+    seen: dict[int, tuple] = {}
+    target = 0
+    for _ in range(kills):
+        target += max_points // (kills + 2)
+        daemon = start_daemon(config, store, log, sleep=0.05)
+        try:
+            wait_for_points(store, target, timeout=60)
+            time.sleep(rng.uniform(0.0, 1.0))
+        finally:
+            kill_group(daemon)
+        now = finished_records(store)
+        assert {i: now[i] for i in seen} == seen, "a stored result changed or vanished"
+        seen = now
+
+    return seen
+
+
+def test_kill_nine_then_resume(tmp_path):
+    kill_and_resume(tmp_path, kills=2, max_points=60, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [2, 3, 4])
+def test_kill_nine_many_times(tmp_path, seed):
+    kill_and_resume(tmp_path, kills=5, max_points=150, seed=seed)
