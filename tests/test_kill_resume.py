@@ -6,6 +6,7 @@ LocalCluster of worker processes; its process group is killed with SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -51,7 +52,7 @@ def start_daemon(config: Path, store: Path, log, *, sleep: float) -> subprocess.
             str(store),
             "--sleep",
             str(sleep),
-        ],  # fmt: skip
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -68,17 +69,19 @@ def finished_records(store_path: Path) -> dict[int, tuple]:
     return {
         int(i): (str(s), int(seed), float(np.nan_to_num(c[0], nan=-1.0)), tuple(x))
         for i, s, seed, c, x in zip(
-            table["id"][done], table["status"][done], table["seed"][done],
-            table["chi2"][done], table["parameters"][done], strict=True,
+            table["id"][done],
+            table["status"][done],
+            table["seed"][done],
+            table["chi2"][done],
+            table["parameters"][done],
+            strict=True,
         )
-    }  # fmt: skip
+    }
 
 
 def kill_group(process: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=30)
 
 
