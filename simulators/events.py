@@ -384,7 +384,7 @@ def pythia_messages(pythia) -> list[str]:
     Pythia prints its message statistics to the C++ standard output; they are
     captured at file-descriptor level.
     """
-    text = _capture_stdout(lambda: pythia.stat())
+    text = capture_stdout(lambda: pythia.stat())
     lines = []
     for line in text.splitlines():
         body = line.strip(" |")
@@ -407,11 +407,11 @@ def _is_benign(message: str) -> bool:
 
 def _quietly(function: Callable[[], bool]) -> bool:
     result: list[bool] = []
-    _capture_stdout(lambda: result.append(function()))
+    capture_stdout(lambda: result.append(function()))
     return result[0]
 
 
-def _capture_stdout(function: Callable[[], object]) -> str:
+def capture_stdout(function: Callable[[], object]) -> str:
     """Run ``function`` with file descriptor 1 redirected; return what it wrote."""
     sys.stdout.flush()
     saved = os.dup(1)
