@@ -114,11 +114,13 @@ def _extpar_rows(s: Mapping[str, float]) -> list[tuple[int, float, str]]:
 
 
 def find_binary(spheno_binary: str | None = None) -> str | None:
-    """The SPheno executable: the setting, else ``$SCYNET_SPHENO``; None if absent."""
+    """Absolute path of the SPheno executable named by the setting, else by
+    ``$SCYNET_SPHENO``; None when it is not found or not executable."""
     name = spheno_binary or os.environ.get(SPHENO_ENV)
     if not name:
         return None
-    return shutil.which(name)
+    found = shutil.which(name)
+    return str(Path(found).resolve()) if found else None
 
 
 def run_spheno(

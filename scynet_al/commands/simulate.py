@@ -1,0 +1,239 @@
+"""``scynet-al simulate``: run a simulator stage on the points of a CSV file.
+
+``--stage spectrum`` computes the spectrum (built-in calculator or SPheno) and the
+pre-selection; ``--stage full`` runs a whole back-end through its ``simulate``.
+Each stage is a function in :data:`STAGES` that turns one point into one JSON-able
+dict; a new stage is a new entry there and a new ``--stage`` choice.
+
+Output: one JSON object per input row, in input order, with ``row`` (1-based data
+row), ``point``, ``status`` (ok / rejected / failed), ``reason`` and ``masses``
+keyed by PDG code (string keys, GeV, SLHA signs); ``--stage full`` adds the other
+fields of :class:`simulators.result.SimulationResult`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: A stage: (point, row number, parsed arguments, scratch directory) -> JSON dict.
+Stage = Callable[[Mapping[str, float], int, argparse.Namespace, Path], dict[str, Any]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``simulate``."""
+    parser.add_argument("points", type=Path, help="CSV file, header = parameter names")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output JSON-lines file"
+    )
+    parser.add_argument(
+        "--stage",
+        choices=sorted(STAGES),
+        default="spectrum",
+        help="how far to simulate",
+    )
+    parser.add_argument(
+        "--backend",
+        default="builtin",
+        help="builtin (default), spheno, or any back-end for --stage full",
+    )
+    parser.add_argument(
+        "--model", choices=("pmssm11", "pmssm19"), default=None,
+        help="model of the points (default: read from the CSV header)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spheno-binary",
+        default=None,
+        help="SPheno executable (default $SCYNET_SPHENO)",
+    )
+    parser.add_argument(
+        "--timeout-s",
+        type=float,
+        default=120.0,
+        help="time limit of one external run (s)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None,
+        help="keep per-row scratch directories here (default: a removed temporary one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of row 1 (row i: seed + i - 1)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Simulate every row of the CSV file and write one JSON line per row."""
+    from sampler.space import make_space
+    from scynet_al.errors import InputError
+    from scynet_al.points_io import model_of_header, read_points_csv
+
+    model = args.model or model_of_header(args.points)
+    space = make_space(model)
+    X = read_points_csv(args.points, space)
+    args.model = model
+    if args.stage == "spectrum" and args.backend not in SPECTRUM_BACKENDS:
+        raise InputError(
+            f"--stage spectrum supports backends {sorted(SPECTRUM_BACKENDS)}, got {args.backend!r}"
+        )
+    if args.stage == "spectrum" and args.backend == "spheno":
+        from simulators.spheno import SPhenoSimulator
+
+        SPhenoSimulator(args.spheno_binary, model, args.timeout_s).check()
+    counts = _write_rows(args, space.array_to_points(X))
+    print(
+        f"{args.out}: {sum(counts.values())} rows, "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
+    return 0
+
+
+def _write_rows(
+    args: argparse.Namespace, points: list[dict[str, float]]
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    stage = STAGES[args.stage]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        _scratch_root(args.workdir) as root,
+        open(args.out, "w", encoding="utf-8") as out,
+    ):
+        for row, record in _run_rows(stage, points, args, Path(root)):
+            record = {"row": row, "point": points[row - 1], **record}
+            out.write(json.dumps(record) + "\n")
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+    return counts
+
+
+def _run_rows(
+    stage: Stage, points: list[dict[str, float]], args: argparse.Namespace, root: Path
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    for row, point in enumerate(points, start=1):
+        scratch = root / f"row_{row:06d}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        yield row, stage(point, row, args, scratch)
+
+
+@contextlib.contextmanager
+def _scratch_root(workdir: Path | None) -> Iterator[str]:
+    """The user's ``--workdir`` (kept), else a temporary directory removed at the end."""
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        yield str(workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="scynet-simulate-") as tmp:
+        yield tmp
+
+
+# ------------------------------------------------------------------ stages
+
+
+def spectrum_stage(
+    point: Mapping[str, float], row: int, args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    """Spectrum and pre-selection of one point with the built-in calculator or SPheno."""
+    return SPECTRUM_BACKENDS[args.backend](point, args, scratch)
+
+
+def _builtin_spectrum(
+    point: Mapping[str, float], args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    import numpy as np
+
+    from simulators.errors import SimulatorError
+    from simulators.preselection import preselect
+    from simulators.spectrum import compute_spectrum
+
+    started = time.perf_counter()
+    try:
+        spectrum = compute_spectrum(point, args.model)
+    except (SimulatorError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+        logger.warning("built-in spectrum failed for %s: %s", dict(point), exc)
+        return _record("failed", f"built-in spectrum failed: {exc}", {}, started)
+    reason = preselect(spectrum)
+    status = "ok" if reason is None else "rejected"
+    return _record(
+        status, reason or "", spectrum.masses, started, tachyons=spectrum.tachyons
+    )
+
+
+def _spheno_spectrum(
+    point: Mapping[str, float], args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    from simulators.spheno import run_spheno
+
+    started = time.perf_counter()
+    settings = {"spheno_binary": args.spheno_binary, "timeout_s": args.timeout_s}
+    spectrum, outcome, _ = run_spheno(point, args.model, settings, scratch)
+    if outcome is not None:
+        masses = outcome.masses or (spectrum.masses if spectrum else {})
+        return _record(outcome.status, outcome.reason, masses, started)
+    masses = spectrum.masses if spectrum is not None else {}
+    return _record("ok", "", masses, started)
+
+
+def full_stage(
+    point: Mapping[str, float], row: int, args: argparse.Namespace, scratch: Path
+) -> dict[str, Any]:
+    """A whole back-end (``--backend``) through its ``simulate``; the full result."""
+    simulator = _simulator(args)
+    result = simulator.simulate(point, seed=args.seed + row - 1, workdir=scratch)
+    return result.to_json()
+
+
+def _simulator(args: argparse.Namespace) -> Any:
+    """The back-end of ``--stage full``, made and checked once per command."""
+    cached = getattr(args, "_simulator", None)
+    if cached is None:
+        from simulators.backends import make_simulator
+
+        settings: dict[str, Any] = {}
+        if args.backend == "spheno":
+            settings = {
+                "spheno_binary": args.spheno_binary,
+                "timeout_s": args.timeout_s,
+            }
+        cached = make_simulator(args.backend, settings)
+        cached.check()
+        args._simulator = cached
+    return cached
+
+
+def _record(
+    status: str,
+    reason: str,
+    masses: Mapping[int, float],
+    started: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    record = {
+        "status": status,
+        "reason": reason,
+        "masses": {str(pdg): float(m) for pdg, m in sorted(masses.items())},
+        "timings": {"spectrum": time.perf_counter() - started},
+    }
+    record.update(extra)
+    return record
+
+
+#: Spectrum calculators of ``--stage spectrum`` by ``--backend`` name.
+SPECTRUM_BACKENDS: dict[
+    str, Callable[[Mapping[str, float], argparse.Namespace, Path], dict[str, Any]]
+] = {
+    "builtin": _builtin_spectrum,
+    "spheno": _spheno_spectrum,
+}
+
+#: Stages by ``--stage`` name.
+STAGES: dict[str, Stage] = {
+    "spectrum": spectrum_stage,
+    "full": full_stage,
+}

@@ -1,0 +1,167 @@
+"""Reading parameter points from CSV files whose header holds canonical names."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from sampler.space import ParameterSpace, make_space
+from scynet_al.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: Models whose canonical names a CSV header may carry.
+MODELS: tuple[str, ...] = ("pmssm11", "pmssm19")
+
+
+def read_header(path: str | Path) -> list[str]:
+    """Column names of a points CSV (first line), stripped.
+
+    Raises:
+        InputError: The file is missing, unreadable or empty.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read points CSV: {exc}") from exc
+    if not header:
+        raise InputError(f"{path}: empty file, expected a header of parameter names")
+    return [name.strip() for name in header]
+
+
+def model_of_header(path: str | Path) -> str:
+    """The model whose canonical names the CSV header lists (in any order).
+
+    Raises:
+        InputError: The header matches no model; names the unexpected or missing
+            columns of the closest model.
+    """
+    header = read_header(path)
+    best = None
+    for model in MODELS:
+        names = set(make_space(model).names)
+        if set(header) == names and len(header) == len(names):
+            return model
+        diff = (sorted(set(header) - names), sorted(names - set(header)))
+        if best is None or sum(map(len, diff)) < sum(map(len, best[1])):
+            best = (model, diff)
+    model, (unknown, missing) = best
+    raise InputError(
+        f"{path}: header matches no model; closest is {model} with unknown columns "
+        f"{unknown} and missing columns {missing}"
+    )
+
+
+def read_points_csv(
+    path: str | Path, space: ParameterSpace, *, check_ranges: bool = True
+) -> np.ndarray:
+    """Read points from a CSV file with one header line of canonical names.
+
+    Columns may come in any order; every parameter of ``space`` must appear once
+    and no other column may. Blank lines are skipped.
+
+    Args:
+        path: The CSV file.
+        space: The parameter space whose names the header must carry.
+        check_ranges: Also require every value to lie inside the space.
+
+    Returns:
+        Points, shape ``(n, space.dim)``, columns in the space's canonical order
+        (GeV; tanb dimensionless).
+
+    Raises:
+        InputError: Missing file, bad header, or a bad value; names the line
+            (1 = header) and the column.
+    """
+    header = read_header(path)
+    _check_header(path, header, space)
+    order = [header.index(name) for name in space.names]
+    rows = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for line_no, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            rows.append(_parse_row(path, line_no, row, header, order))
+    X = np.asarray(rows, dtype=float).reshape(-1, space.dim)
+    if check_ranges:
+        _check_ranges(path, X, space, rows_lines=_data_lines(path))
+    logger.debug("read %d points from %s", len(X), path)
+    return X
+
+
+def _check_header(path: str | Path, header: list[str], space: ParameterSpace) -> None:
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    unknown = [name for name in header if name not in space.names]
+    missing = [name for name in space.names if name not in header]
+    if duplicates or unknown or missing:
+        raise InputError(
+            f"{path}: line 1 (header): duplicate columns {duplicates}, unknown columns "
+            f"{unknown}, missing columns {missing}; expected {', '.join(space.names)}"
+        )
+
+
+def _parse_row(
+    path: str | Path, line_no: int, row: list[str], header: list[str], order: list[int]
+) -> list[float]:
+    if len(row) != len(header):
+        raise InputError(
+            f"{path}: line {line_no}: {len(row)} values for {len(header)} columns"
+        )
+    values = []
+    for j in order:
+        cell = row[j].strip()
+        try:
+            value = float(cell)
+        except ValueError as exc:
+            raise InputError(
+                f"{path}: line {line_no}, column {header[j]}: {cell!r} is not a number"
+            ) from exc
+        if not math.isfinite(value):
+            raise InputError(
+                f"{path}: line {line_no}, column {header[j]}: {cell!r} is not finite"
+            )
+        values.append(value)
+    return values
+
+
+def _data_lines(path: str | Path) -> list[int]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return [
+            n
+            for n, row in enumerate(reader, start=2)
+            if any(cell.strip() for cell in row)
+        ]
+
+
+def _check_ranges(
+    path: str | Path, X: np.ndarray, space: ParameterSpace, rows_lines: list[int]
+) -> None:
+    inside = space.contains(X) if len(X) else np.ones(0, bool)
+    if inside.all():
+        return
+    i = int(np.flatnonzero(~inside)[0])
+    for j, name in enumerate(space.names):
+        if not space.contains(_with_only(X[i], j, space)).all():
+            allowed = " or ".join(
+                f"[{lo:g}, {hi:g}]" for lo, hi in space.intervals[name]
+            )
+            raise InputError(
+                f"{path}: line {rows_lines[i]}, column {name}: {X[i, j]:g} lies outside "
+                f"{allowed}"
+            )
+
+
+def _with_only(row: np.ndarray, j: int, space: ParameterSpace) -> np.ndarray:
+    """A point inside the space except for parameter ``j``, taken from ``row``."""
+    probe = np.array([iv[0][0] for iv in space.intervals.values()], dtype=float)
+    probe[j] = row[j]
+    return probe[None, :]
