@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import ClassVar
 
 import dask_jobqueue
+import numpy as np
 import pytest
 
 from scynet_al import cluster
+from scynet_al.campaign import Campaign
 from scynet_al.config import DaskConfig
+from scynet_al.store import CampaignStore
+from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class _RecordingCluster:
@@ -105,3 +119,126 @@ def test_local_cluster_by_default():
         info = handle.client.scheduler_info()
         assert handle.kind == "local"
         assert [w["nthreads"] for w in info["workers"].values()] == [2]
+
+
+def _dask_process(args: list[str], log) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), env.get("PYTHONPATH")])
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+def _wait_for_file(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def loopback_scheduler(tmp_path):
+    """A real scheduler and two worker processes on 127.0.0.1; yields (file, workers)."""
+    scheduler_file = tmp_path / "scheduler.json"
+    processes = []
+    with (tmp_path / "dask.log").open("ab") as log:
+        try:
+            processes.append(
+                _dask_process(
+                    ["scheduler", "--host", "127.0.0.1", "--port", "0",
+                     "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                    log,
+                )
+            )  # fmt: skip
+            _wait_for_file(scheduler_file, 60)
+            workers = [
+                _dask_process(
+                    ["worker", "--scheduler-file", str(scheduler_file), "--host",
+                     "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                     "--name", f"w{k}"],
+                    log,
+                )
+                for k in range(2)
+            ]  # fmt: skip
+            processes.extend(workers)
+            yield scheduler_file, workers
+        finally:
+            for process in processes:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+
+def test_campaign_joins_scheduler_and_survives_a_killed_worker(
+    tmp_path, loopback_scheduler
+):
+    scheduler_file, workers = loopback_scheduler
+    address = json.loads(scheduler_file.read_text())["address"]
+    config = _campaign_config(max_points=24)
+    space = config.build_space()
+    simulator = AnalyticSimulator.for_space(space, sleep_s=0.4)
+    killed = {}
+
+    def kill_a_busy_worker(point_id, result):
+        """Kill worker w0 the first time it is seen running a job."""
+        if killed:
+            return
+        info = handle.client.scheduler_info(n_workers=-1)["workers"]
+        victim = next(a for a, w in info.items() if w["name"] == "w0")
+        running = handle.client.processing([victim]).get(victim, [])
+        if running:
+            killed["keys"] = running
+            os.killpg(workers[0].pid, signal.SIGKILL)
+
+    with (
+        CampaignStore.create(
+            tmp_path / "c.h5",
+            config_text=config.text,
+            space=space,
+            energies=[13],
+            analyses={13: ["analytic"]},
+        ) as store,
+        cluster.connect(config.dask, scheduler_address=address) as handle,
+    ):
+        handle.client.wait_for_workers(2, timeout=60)
+        campaign = Campaign(
+            config,
+            store,
+            handle.client,
+            simulator=simulator,
+            surrogates=KnnSurrogates(),
+            on_result=kill_a_busy_worker,
+        )
+        summary = campaign.run()
+        table = store.table()
+
+    assert handle.kind == "scheduler"
+    assert killed["keys"], "the killed worker was running a job"
+    assert summary.stop_reason == "max_points"
+    assert sorted(table["id"]) == list(range(24))
+    assert set(table["status"]) == {"ok"}
+    assert np.all(table["attempts"] == 1)
+
+
+def _campaign_config(max_points: int):
+    from scynet_al.config import parse_config
+
+    return parse_config(
+        f"""
+campaign:
+  min_validation_count: 3
+  in_flight: 4
+  refit_every: 8
+  points_per_round: 8
+  budget: {{max_points: {max_points}}}
+space: {{model: pmssm11}}
+proposer: {{candidate_pool: 300, min_distance: 0.01}}
+"""
+    )
