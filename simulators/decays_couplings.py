@@ -21,7 +21,10 @@ Gunion and Haber (their Q'^L, Q'^R).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
 
 import numpy as np
 
@@ -144,6 +147,7 @@ class Couplings:
     masses: dict[int, float]
     yukawa: dict[int, float] = field(default_factory=dict)
     families: dict[int, SfermionFamily] = field(default_factory=dict)
+    cache: dict[tuple, Any] = field(default_factory=dict, repr=False)
 
     def mass(self, pdg: int) -> float:
         """Kinematic mass (GeV, absolute value) of a particle by PDG code."""
@@ -151,6 +155,19 @@ class Couplings:
         if pdg in FERMION_MASSES_GEV and pdg != 6:
             return FERMION_MASSES_GEV[pdg]
         return abs(self.masses.get(pdg, FERMION_MASSES_GEV.get(pdg, 0.0)))
+
+
+def _cached(function: Callable) -> Callable:
+    """Compute a coupling matrix once per spectrum (stored on the record)."""
+
+    @wraps(function)
+    def wrapper(cp: Couplings, *args: Any) -> Any:
+        key = (function.__name__, *args)
+        if key not in cp.cache:
+            cp.cache[key] = function(cp, *args)
+        return cp.cache[key]
+
+    return wrapper
 
 
 def build_couplings(spectrum: Spectrum) -> Couplings:
@@ -238,6 +255,7 @@ def _families(
     return families
 
 
+@_cached
 def neutralino_sfermion(cp: Couplings, fermion: int) -> tuple[np.ndarray, np.ndarray]:
     """Couplings ``fbar (a P_R + b P_L) chi0_k f~_i`` of one sfermion family.
 
@@ -256,6 +274,7 @@ def neutralino_sfermion(cp: Couplings, fermion: int) -> tuple[np.ndarray, np.nda
     return a, b
 
 
+@_cached
 def chargino_sfermion(cp: Couplings, fermion: int) -> tuple[np.ndarray, np.ndarray]:
     """Couplings of the sfermions of ``fermion`` to its doublet partner and charginos.
 
@@ -279,6 +298,7 @@ def chargino_sfermion(cp: Couplings, fermion: int) -> tuple[np.ndarray, np.ndarr
     return l_coef, k_coef
 
 
+@_cached
 def gluino_sfermion(cp: Couplings, fermion: int) -> tuple[np.ndarray, np.ndarray]:
     """Couplings ``qbar (a P_R + b P_L) g~ q~_i`` (colour matrix stripped).
 
@@ -291,6 +311,7 @@ def gluino_sfermion(cp: Couplings, fermion: int) -> tuple[np.ndarray, np.ndarray
     return -SQRT2 * cp.g3 * R[:, 0], SQRT2 * cp.g3 * R[:, 1]
 
 
+@_cached
 def neutralino_w(cp: Couplings) -> tuple[np.ndarray, np.ndarray]:
     """``g W-_mu chi0bar_i gamma^mu (OL_ij P_L + OR_ij P_R) chi+_j``: (g OL, g OR)."""
     N, U, V = cp.N, cp.U, cp.V
@@ -299,6 +320,7 @@ def neutralino_w(cp: Couplings) -> tuple[np.ndarray, np.ndarray]:
     return cp.g * o_l, cp.g * o_r
 
 
+@_cached
 def neutralino_z(cp: Couplings) -> tuple[np.ndarray, np.ndarray]:
     """Z couplings between neutralinos (vector vertex for i != j), shape ``(4, 4)``."""
     N = cp.N
@@ -307,6 +329,7 @@ def neutralino_z(cp: Couplings) -> tuple[np.ndarray, np.ndarray]:
     return gz * o_l, -gz * o_l
 
 
+@_cached
 def chargino_z(cp: Couplings) -> tuple[np.ndarray, np.ndarray]:
     """Z couplings between charginos, shape ``(2, 2)``."""
     U, V = cp.U, cp.V
@@ -323,6 +346,7 @@ def _higgs_directions(cp: Couplings) -> dict[int, tuple[float, float]]:
     return {25: (-sa, ca), 35: (ca, sa), 36: (sb, cb)}
 
 
+@_cached
 def neutralino_higgs(cp: Couplings) -> dict[int, np.ndarray]:
     """Neutral Higgs couplings ``-1/2 phi C_ij chibar_i chi_j`` (scalar or gamma5).
 
@@ -342,6 +366,7 @@ def neutralino_higgs(cp: Couplings) -> dict[int, np.ndarray]:
     return out
 
 
+@_cached
 def chargino_higgs(cp: Couplings) -> dict[int, np.ndarray]:
     """Neutral Higgs couplings ``-phi chibar_i (C_ij P_L + C_ji P_R) chi_j``."""
     d_vd = np.array([[0.0, 0.0], [cp.g / SQRT2, 0.0]])
@@ -352,6 +377,7 @@ def chargino_higgs(cp: Couplings) -> dict[int, np.ndarray]:
     }
 
 
+@_cached
 def neutralino_chargino_hplus(cp: Couplings) -> tuple[np.ndarray, np.ndarray]:
     """Charged Higgs couplings (g cos(beta) Q'L, g sin(beta) Q'R), shape ``(4, 2)``."""
     N, U, V = cp.N, cp.U, cp.V
@@ -362,6 +388,7 @@ def neutralino_chargino_hplus(cp: Couplings) -> tuple[np.ndarray, np.ndarray]:
     return cp.g * cp.cos_beta * q_l, cp.g * cp.sin_beta * q_r
 
 
+@_cached
 def sfermion_higgs(cp: Couplings, fermion: int) -> dict[int, np.ndarray]:
     """Neutral Higgs - sfermion - sfermion couplings in the mass basis (GeV).
 

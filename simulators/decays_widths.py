@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Gauss-Legendre nodes used for every one-dimensional integral.
-_N_NODES = 48
+_N_NODES = 32
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(_N_NODES)
 
 
@@ -104,6 +104,18 @@ def vector_to_fermions(
     return colour * p * np.clip(amp, 0.0, None) / (24.0 * np.pi * q2)
 
 
+def _fermion_to_vector_array(
+    m: float, m1: float, mv: np.ndarray, gl: float, gr: float
+) -> np.ndarray:
+    """``fermion_to_fermion_vector`` for an array of vector masses."""
+    lam = (m * m - (abs(m1) + mv) ** 2) * (m * m - (abs(m1) - mv) ** 2)
+    p = np.sqrt(np.clip(lam, 0.0, None)) / (2.0 * abs(m))
+    m2, m12 = m * m, m1 * m1
+    amp = (gl * gl + gr * gr) * (m2 + m12 - 2 * mv * mv + (m2 - m12) ** 2 / mv**2)
+    amp -= 12.0 * gl * gr * m * m1
+    return p * np.clip(amp, 0.0, None) / (16.0 * np.pi * m2)
+
+
 def _nodes(lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes and weights on ``[lo, hi]``."""
     half = 0.5 * (hi - lo)
@@ -136,7 +148,7 @@ def fermion_to_fermion_vector_offshell(
     lo, hi = (m1 + m2) ** 2, (abs(m) - abs(m_out)) ** 2
     q2, w = _nodes_mapped(lo, hi, mv, width_v)
     q = np.sqrt(q2)
-    two_body = np.array([fermion_to_fermion_vector(m, m_out, qi, gl, gr) for qi in q])
+    two_body = _fermion_to_vector_array(m, m_out, q, gl, gr)
     shape = q * vector_to_fermions(q2, m1, m2, cl, cr, colour)
     shape /= np.pi * ((q2 - mv * mv) ** 2 + (mv * width_v) ** 2)
     return float(np.sum(w * two_body * shape))
@@ -195,8 +207,8 @@ def three_body_scalar_exchange(
     m_scalars = m_scalars[offshell]
     t1 = _line_matrix(a1, b1, (m0 * m0 + m1 * m1 - s), 2.0 * m0 * m1)
     t2 = _line_matrix(a2, b2, (s - m2 * m2 - m3 * m3), -2.0 * m2 * m3)
-    prop = 1.0 / (s[:, None] - np.asarray(m_scalars)[None, :] ** 2)
-    amp2 = np.einsum("kij,kij,ki,kj->k", t1, t2, prop, prop)
+    prop = 1.0 / (s[:, None] - m_scalars[None, :] ** 2)
+    amp2 = np.sum(t1 * t2 * prop[:, :, None] * prop[:, None, :], axis=(1, 2))
     dalitz = _dalitz_length(s, abs(m0), abs(m1), abs(m2), abs(m3))
     integral = np.sum(w * dalitz * np.clip(amp2, 0.0, None))
     return colour * 0.5 * integral / ((2 * np.pi) ** 3 * 32 * abs(m0) ** 3)
@@ -206,8 +218,8 @@ def _line_matrix(
     a: np.ndarray, b: np.ndarray, dot: np.ndarray, mass_term: float
 ) -> np.ndarray:
     """Spin-summed fermion line for scalar states (s, s'), shape ``(n_s2, n, n)``."""
-    aa = np.outer(a, a) + np.outer(b, b)
-    ab = np.outer(a, b) + np.outer(b, a)
+    aa = a[:, None] * a[None, :] + b[:, None] * b[None, :]
+    ab = a[:, None] * b[None, :] + b[:, None] * a[None, :]
     return dot[:, None, None] * aa[None] + mass_term * ab[None]
 
 
