@@ -1,0 +1,198 @@
+"""Tests of the campaign status report: content, estimate, and reads while writing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+from scynet_al.campaign import Campaign
+from scynet_al.config import parse_config
+from scynet_al.status import campaign_status, estimate_remaining, format_status
+from scynet_al.store import CampaignStore
+from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIG = """
+campaign:
+  seed: 7
+  min_validation_count: 2
+  in_flight: 4
+  refit_every: 12
+  points_per_round: 12
+  budget: {max_points: MAX_POINTS, max_wall_time_hours: 1.0}
+space: {model: pmssm11}
+proposer: {candidate_pool: 300, min_distance: 0.01}
+dask: {n_workers: 2, threads_per_worker: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory):
+    """A store after a 60-point campaign on the analytic simulator."""
+    path = tmp_path_factory.mktemp("status") / "c.h5"
+    config = parse_config(CONFIG.replace("MAX_POINTS", "60"))
+    space = config.build_space()
+    simulator = AnalyticSimulator.for_space(space, reject_fraction=0.2)
+    with (
+        LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+        CampaignStore.create(
+            path,
+            config_text=config.text,
+            space=space,
+            energies=[13],
+            analyses={13: ["a"]},
+        ) as store,
+    ):
+        Campaign(
+            config, store, client, simulator=simulator, surrogates=KnnSurrogates()
+        ).run()
+    return path
+
+
+def test_status_json_keys_and_counts(finished_store):
+    status = campaign_status(finished_store)
+    with CampaignStore.open(finished_store, mode="r") as store:
+        counts = store.counts()
+        n_refits = sum(r.get("kind") == "refit" for r in store.metrics())
+
+    text = json.dumps(status)
+    assert {
+        "counts",
+        "origins",
+        "round",
+        "refits",
+        "regions",
+        "estimated_remaining",
+    } <= set(json.loads(text))
+    assert status["counts"] == counts and sum(counts.values()) == 60
+    assert sum(sum(r.values()) for r in status["origins"].values()) == counts["ok"]
+    assert set(status["origins"]) <= {
+        "validation",
+        "prior",
+        "density",
+        "local",
+        "uncertainty",
+    }
+    assert len(status["refits"]) == n_refits >= 3
+    assert status["round"] == status["refits"][-1]["round"]
+    assert set(status["regions"]["13"]) == {"I", "zero", "II", "III", "cap"}
+    assert all(
+        {"time", "n_train", "overall", "regions"} <= set(r) for r in status["refits"]
+    )
+    assert status["stopped"]["stop_reason"] == "max_points"
+    assert "simulations still needed" in format_status(status)
+
+
+def _refit(n_train: int, errors: dict[str, float], count: int = 30) -> dict:
+    regions = {
+        name: {"mean_abs_error": e, "count": count} for name, e in errors.items()
+    }
+    return {"n_train": n_train, "energies": {"13": {"ensemble": {"regions": regions}}}}
+
+
+def test_estimate_follows_power_law():
+    # error 10 at 100 points falling as n^-1/2: 1.0 is reached at 100 * 10^2 points
+    refits = [
+        _refit(n, {"II": 10.0 * (n / 100) ** -0.5, "zero": 0.5})
+        for n in (100, 200, 400)
+    ]
+    counts = {"ok": 400, "rejected": 100, "failed": 0, "pending": 3}
+
+    estimate = estimate_remaining(refits, counts, target=1.0, min_count=20)
+
+    assert estimate["per_region"]["13/zero"] == 0
+    assert estimate["per_region"]["13/II"] == pytest.approx(10000 - 400, abs=1)
+    assert estimate["simulations"] == pytest.approx((10000 - 400) / 0.8, abs=2)
+
+
+@pytest.mark.parametrize(
+    ("refits", "reason"),
+    [
+        ([], "no refit yet"),
+        ([_refit(100, {"II": 5.0}), _refit(200, {"II": 4.0})], "no falling"),
+        ([_refit(n, {"II": 5.0}) for n in (100, 200, 300)], "no falling"),
+        (
+            [_refit(n, {"II": 5.0}, count=3) for n in (100, 200, 300)],
+            "enough validation",
+        ),
+    ],
+)
+def test_no_estimate_without_a_falling_curve(refits, reason):
+    estimate = estimate_remaining(refits, {"ok": 10}, target=1.0, min_count=20)
+
+    assert estimate["simulations"] is None
+    assert reason in estimate["reason"]
+
+
+def test_status_while_daemon_writes(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.replace("MAX_POINTS", "400"))
+    store = tmp_path / "c.h5"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), env.get("PYTHONPATH")])
+    )
+    with (tmp_path / "daemon.log").open("ab") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "tests.campaign_process", str(config), str(store),
+             "--sleep", "0.01"],
+            cwd=REPO, env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        try:
+            latencies, cli_latency = _poll_status(store, daemon, polls=25)
+            daemon.terminate()
+            assert daemon.wait(timeout=60) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+
+    assert len(latencies) >= 10
+    print(
+        f"status latency in-process: max {max(latencies):.3f} s; CLI {cli_latency:.2f} s"
+    )
+    assert max(latencies) < 2.0
+    assert cli_latency < 10.0  # CLI start-up included; the 2 s figure is in-process
+
+
+def _poll_status(
+    store: Path, daemon: subprocess.Popen, polls: int
+) -> tuple[list, float]:
+    deadline = time.monotonic() + 60
+    while not store.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    latencies, cli_latency = [], float("nan")
+    for k in range(polls):
+        start = time.monotonic()
+        status = campaign_status(store)
+        latencies.append(time.monotonic() - start)
+        assert sum(status["counts"].values()) >= 0
+        if k == polls // 2:
+            cli_latency = _cli_status(store)
+        assert daemon.poll() is None, "the daemon ended before the status polls did"
+        time.sleep(0.1)
+    return latencies, cli_latency
+
+
+def _cli_status(store: Path) -> float:
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "scynet_al.cli", "status", str(store), "--json"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    elapsed = time.monotonic() - start
+    assert "counts" in json.loads(out.stdout)
+    return elapsed
