@@ -75,6 +75,11 @@ G1_Q, G2_Q, G3_Q = 0.3615, 0.6365, 1.040
 #: DR-bar vacuum expectation value at Q = 1 TeV (GeV, about 246 convention),
 #: SPheno 4.0.5 HMIX 3 on our reference points.
 V_Q = 244.6
+#: DR-bar Z and W masses and weak mixing angle at Q from the couplings above; the
+#: tree-level neutralino and chargino matrices take these (SLHA convention).
+M_Z_DR = math.hypot(G1_Q, G2_Q) * V_Q / 2.0
+M_W_DR = G2_Q * V_Q / 2.0
+SIN2_W_DR = G1_Q**2 / (G1_Q**2 + G2_Q**2)
 #: DR-bar running masses at Q = 1 TeV (GeV) used in the sfermion mass matrices:
 #: y v sin(beta)/sqrt(2) (top) and y v cos(beta)/sqrt(2) (bottom, tau) from SPheno
 #: 4.0.5's YU/YD/YE blocks on our reference points (including its SUSY threshold
@@ -445,13 +450,15 @@ def neutralino_mixing(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Diagonalise the neutralino mass matrix in the SLHA basis (B~, W~3, H~d, H~u).
 
+    The matrix takes the DR-bar m_Z and weak mixing angle at Q.
+
     Returns:
         ``(masses, N)``: signed masses (GeV) ordered by |m|, shape ``(4,)``, and the
         real mixing matrix ``N`` ``(4, 4)`` with ``N M N^T = diag(masses)``.
     """
     sb, cb, _ = _trig(np.asarray(tanb))
-    sw, cw = math.sqrt(SIN2_W), math.sqrt(1.0 - SIN2_W)
-    mz = M_Z
+    sw, cw = math.sqrt(SIN2_W_DR), math.sqrt(1.0 - SIN2_W_DR)
+    mz = M_Z_DR
     matrix = np.array(
         [
             [M1, 0.0, -mz * cb * sw, mz * sb * sw],
@@ -471,12 +478,14 @@ def chargino_mixing(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Diagonalise the chargino mass matrix X = [[M2, sqrt2 mW sb], [sqrt2 mW cb, mu]].
 
+    The matrix takes the DR-bar m_W at Q.
+
     Returns:
         ``(masses, U, V)``: positive masses ascending ``(2,)`` (GeV) and real ``U``,
         ``V`` ``(2, 2)`` with ``U X V^T = diag(masses)`` (SLHA UMIX, VMIX).
     """
     beta = math.atan(tanb)
-    root2mw = math.sqrt(2.0) * M_W
+    root2mw = math.sqrt(2.0) * M_W_DR
     matrix = np.array(
         [[M2, root2mw * math.sin(beta)], [root2mw * math.cos(beta), mu]], dtype=float
     )
