@@ -26,6 +26,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,8 @@ PROCESS_GROUPS: dict[str, tuple[str, ...]] = {
         "SUSY:qqbar2chi+-gluino = on",
     ),
 }
+#: Largest number of events asked of Pythia at once (deadline checks in between).
+BATCH_SIZE = 500
 STRONG_GROUPS = ("gluino_gluino", "squark_gluino", "squark_squark", "third_generation")
 ELECTROWEAK_GROUPS = ("electroweak", "electroweak_strong")
 
@@ -109,6 +112,10 @@ BENIGN_MESSAGES = (
 
 class EventGenerationError(SimulatorError, RuntimeError):
     """Raised when Pythia refuses a card or a setting, or fails to initialise."""
+
+
+class EventGenerationTimeoutError(EventGenerationError):
+    """Raised when event generation runs past its deadline (checked between batches)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,7 @@ class GroupSample:
     sigma_fb: float
     sigma_error_fb: float
     events: ak.Array
+    hard_pairs: np.ndarray
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -261,6 +269,7 @@ def generate(
     *,
     seed: int,
     settings: GenerationSettings | None = None,
+    deadline: float | None = None,
 ) -> list[GroupSample]:
     """Generate every relevant production group of one point at one energy.
 
@@ -272,6 +281,7 @@ def generate(
         masses: PDG code to mass (GeV), to choose and pre-screen groups.
         seed: Random seed; each group derives its own from it.
         settings: Statistics and simulation level.
+        deadline: ``time.monotonic()`` value after which generation stops.
 
     Returns:
         One :class:`GroupSample` per generated group; empty when every group
@@ -279,6 +289,7 @@ def generate(
 
     Raises:
         EventGenerationError: Pythia rejects a setting or fails to initialise.
+        EventGenerationTimeoutError: The deadline passed.
     """
     settings = settings or GenerationSettings()
     samples = []
@@ -309,19 +320,28 @@ def generate_group(
     *,
     seed: int,
     settings: GenerationSettings,
+    deadline: float | None = None,
 ) -> GroupSample | None:
-    """Generate one production group; None when it expects too few events."""
+    """Generate one production group; None when it expects too few events.
+
+    Args:
+        deadline: ``time.monotonic()`` value after which generation stops with
+            :class:`EventGenerationTimeoutError` (checked between batches of events).
+    """
     pythia = _initialised_pythia(card, energy_tev, group, seed, settings)
-    batches = [_next_batch(pythia, settings.probe_events)]
+    batches = [_next_batch(pythia, settings.probe_events, deadline)]
     sigma_fb = _sigma_fb(pythia, group, settings)
     if sigma_fb * luminosity_fb < settings.skip_below_events:
         logger.debug("group %s: %.3g fb, skipped", group, sigma_fb)
         return None
 
     n_wanted = expected_events_needed(sigma_fb, luminosity_fb, settings)
-    if n_wanted > settings.probe_events:
-        batches.append(_next_batch(pythia, n_wanted - settings.probe_events))
-    events = ak.concatenate(batches) if len(batches) > 1 else batches[0]
+    remaining = n_wanted - settings.probe_events
+    while remaining > 0:
+        size = min(remaining, BATCH_SIZE)
+        batches.append(_next_batch(pythia, size, deadline))
+        remaining -= size
+    events = ak.concatenate([events for events, _ in batches])
 
     k_factor = settings.k_factors.get(group, 1.0)
     sigma_fb = pythia.infoPython().sigmaGen() * FB_PER_MB * k_factor
@@ -331,7 +351,10 @@ def generate_group(
         level = logging.WARNING if _is_about_decays(message) else logging.DEBUG
         logger.log(level, "Pythia (%s, %s TeV): %s", group, energy_tev, message)
     logger.debug("group %s: %d events, %.4g fb", group, len(events), sigma_fb)
-    return GroupSample(group, energy_tev, sigma_fb, sigma_error_fb, events, messages)
+    hard_pairs = np.concatenate([pairs for _, pairs in batches])
+    return GroupSample(
+        group, energy_tev, sigma_fb, sigma_error_fb, events, hard_pairs, messages
+    )
 
 
 def _initialised_pythia(
@@ -357,15 +380,19 @@ def _sigma_fb(pythia, group: str, settings: GenerationSettings) -> float:
     )
 
 
-def _next_batch(pythia, n_events: int) -> ak.Array:
-    """Generate events and keep what the detector needs, as flat particle records."""
+def _next_batch(
+    pythia, n_events: int, deadline: float | None
+) -> tuple[ak.Array, np.ndarray]:
+    """Generate events; keep what the detector needs and the hard-process pair."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise EventGenerationTimeoutError("event generation ran past its time limit")
     batch = pythia.nextBatch(n_events, "skip")
     particles = batch.prt
     status = particles.status
     abs_id = np.abs(particles.id)
     history_flavour = (status < 0) & ((abs_id == 4) | (abs_id == 5) | (abs_id == 15))
     keep = particles[(status > 0) | history_flavour]
-    return ak.zip(
+    events = ak.zip(
         {
             "id": keep.id,
             "status": keep.status,
@@ -373,9 +400,11 @@ def _next_batch(pythia, n_events: int) -> ak.Array:
             "py": keep.p.py,
             "pz": keep.p.pz,
             "e": keep.p.e,
-        },
-        with_name=None,
+        }
     )
+    hard = ak.pad_none(particles.id[status == -22], 2, axis=1)[:, :2]
+    pairs = ak.to_numpy(ak.fill_none(hard, 0)).astype(np.int64).reshape(-1, 2)
+    return events, pairs
 
 
 def pythia_messages(pythia) -> list[str]:
