@@ -27,7 +27,13 @@ its Hessian is ``1 + diag(a² x, c² y) − ρ·(a, −c)(a, −c)ᵀ`` plus a t
 at ``λ = N_E`` (``x``, ``y`` the signal and background terms of ``λ``, ``a = σ_S / N_S``,
 ``c = σ_SM / N_SM``, ``ρ = N_E x y / λ²``), which can lose positivity far from the
 minimum when both uncertainties are large. The iteration therefore shifts the Hessian
-to keep it positive definite and backtracks until the objective decreases.
+to keep it positive definite and backtracks until the objective decreases. At every
+stationary point ``ν_S = −a x k`` and ``ν_SM = −c y k`` with ``k = 1 − N_E / λ``, so
+both nuisances move the expectation towards the observation. Without an excess
+(``N_E ≤ N_S + N_SM``) every stationary point has ``λ ≥ N_E``, where the Hessian is
+positive definite, so the minimum is unique. With an excess and both uncertainties
+large there can be two minima (raise mostly the signal, or mostly the background);
+the fit is then also started from each one-nuisance minimum and the lowest kept.
 
 Two conventions complete the definition:
 
@@ -53,8 +59,18 @@ from numpy.typing import ArrayLike, NDArray
 
 logger = logging.getLogger(__name__)
 
-#: Largest exponent fed to ``exp`` (``exp(700) ≈ 1e304``, below the float64 overflow).
-_MAX_EXPONENT = 700.0
+#: Largest exponent fed to ``exp`` (``exp(600) ≈ 1e260``: products with counts and
+#: squared relative errors stay below the float64 overflow).
+_MAX_EXPONENT = 600.0
+
+#: Floor of ``λ`` (events), so that ``N_E / λ`` and ``ln λ`` stay finite.
+_MIN_LAMBDA = 1e-300
+
+#: Largest change of ``σ/N · ν`` (a log-rate) in one Newton step.
+_MAX_LOG_STEP = 20.0
+
+#: Largest change of a nuisance in one Newton step, in units of ``_MAX_LOG_STEP``.
+_MAX_NU_STEP = 1e3
 
 #: Newton iterations at most; typical cases converge in 3-15.
 _MAX_NEWTON_STEPS = 200
@@ -65,8 +81,9 @@ _MAX_HALVINGS = 60
 #: Smallest Hessian eigenvalue kept by the shift (the Gaussian priors alone give 1).
 _MIN_CURVATURE = 1e-3
 
-#: Convergence: Newton decrement below which the objective (half of q) is final.
-_DECREMENT_TOLERANCE = 1e-13
+#: Convergence: Newton decrement, relative to ``1 + g``, below which the objective
+#: (half of q) is final; its remaining error is about this size.
+_DECREMENT_TOLERANCE = 1e-11
 
 
 def chi2_signal_region(
@@ -206,8 +223,37 @@ def _profiled_deviance(
     a = np.divide(sig_s, s, out=np.zeros_like(s), where=s > 0)
     c = np.divide(sig_b, b, out=np.zeros_like(b), where=b > 0)
     problem = _Problem(s=s, a=a, b=b, c=c, n=n)
-    nu = problem.minimise()
-    return 2.0 * problem.objective(nu, np.arange(s.size))
+    everything = np.arange(s.size)
+    best = problem.objective(problem.minimise(np.zeros((s.size, 2))), everything)
+
+    two_routes = np.flatnonzero((n > s + b) & (a > 0) & (c > 0))
+    if two_routes.size:
+        routes = _best_of_two_routes(problem, two_routes)
+        best[two_routes] = np.minimum(best[two_routes], routes)
+    return 2.0 * best
+
+
+def _best_of_two_routes(
+    problem: _Problem, rows: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Lowest objective of fits started at the signal-only and background-only fits.
+
+    With an excess (``N_E > N_S + N_SM``) and both uncertainties large the objective can
+    have two local minima, one raising mostly the signal and one mostly the background.
+    Each one-nuisance fit (the other nuisance frozen at zero) lands in the basin of one
+    of them; the full fit is rerun from both and the lower minimum kept.
+    """
+    s, a, b, c, n = (
+        v[rows] for v in (problem.s, problem.a, problem.b, problem.c, problem.n)
+    )
+    full = _Problem(s=s, a=a, b=b, c=c, n=n)
+    signal_route = _Problem(s=s, a=a, b=b, c=np.zeros_like(c), n=n)
+    background_route = _Problem(s=s, a=np.zeros_like(a), b=b, c=c, n=n)
+    values = []
+    for route in (signal_route, background_route):
+        start = route.minimise(np.zeros((rows.size, 2)))
+        values.append(full.objective(full.minimise(start), np.arange(rows.size)))
+    return np.minimum(*values)
 
 
 class _Problem:
@@ -221,30 +267,38 @@ class _Problem:
         """Signal term ``x``, background term ``y`` and ``λ = x + y`` at ``nu``."""
         x = self.s[idx] * np.exp(np.minimum(self.a[idx] * nu[:, 0], _MAX_EXPONENT))
         y = self.b[idx] * np.exp(np.minimum(self.c[idx] * nu[:, 1], _MAX_EXPONENT))
-        lam = np.maximum(x + y, np.finfo(np.float64).tiny)
+        lam = np.maximum(x + y, _MIN_LAMBDA)
         return x, y, lam
 
     def objective(self, nu: NDArray[np.float64], idx: NDArray[np.intp]):
         """``g(ν)`` of the module docstring for the rows ``idx``."""
-        _, _, lam = self.terms(nu, idx)
+        x, y, lam = self.terms(nu, idx)
         n = self.n[idx]
-        poisson = np.where(n > 0, n * _r_minus_log1p(lam, self.n_safe[idx]), lam)
+        poisson = np.where(n > 0, n * _r_minus_log1p(lam, self.n_safe[idx]), x + y)
         return poisson + 0.5 * np.sum(nu * nu, axis=1)
 
     def gradient_hessian(self, nu: NDArray[np.float64], idx: NDArray[np.intp]):
-        """Gradient ``(m, 2)`` and Hessian entries ``h11, h12, h22`` of ``g``."""
+        """Gradient ``(m, 2)`` and Hessian entries ``h11, h12, h22`` of ``g``.
+
+        Written with the shares ``p = x / λ``, ``q = y / λ`` so that nothing overflows
+        when ``λ`` is tiny.
+        """
         x, y, lam = self.terms(nu, idx)
         a, c, n = self.a[idx], self.c[idx], self.n[idx]
-        k = 1.0 - n / lam
-        rho = n * x * y / (lam * lam)
-        grad = np.stack([a * x * k + nu[:, 0], c * y * k + nu[:, 1]], axis=1)
-        h11 = a * a * (x * k + n * x * x / (lam * lam)) + 1.0
-        h22 = c * c * (y * k + n * y * y / (lam * lam)) + 1.0
-        h12 = a * c * rho
+        p, q = x / lam, y / lam
+        npq = n * p * q
+        grad = np.stack([a * (x - n * p) + nu[:, 0], c * (y - n * q) + nu[:, 1]], 1)
+        h11 = a * a * (x - npq) + 1.0
+        h22 = c * c * (y - npq) + 1.0
+        h12 = a * c * npq
         return grad, h11, h12, h22
 
     def newton_step(self, nu: NDArray[np.float64], idx: NDArray[np.intp]):
-        """Descent direction from the Hessian shifted to stay positive definite."""
+        """Descent direction from the Hessian shifted to stay positive definite.
+
+        The step is shortened so that no exponent of ``λ`` moves by more than
+        ``_MAX_LOG_STEP`` at once; the line search does the rest.
+        """
         grad, h11, h12, h22 = self.gradient_hessian(nu, idx)
         half_trace = 0.5 * (h11 + h22)
         lowest = half_trace - np.hypot(0.5 * (h11 - h22), h12)
@@ -254,21 +308,27 @@ class _Problem:
         step0 = -(h22 * grad[:, 0] - h12 * grad[:, 1]) / det
         step1 = -(h11 * grad[:, 1] - h12 * grad[:, 0]) / det
         step = np.stack([step0, step1], axis=1)
+        log_move = np.maximum(np.abs(self.a[idx] * step0), np.abs(self.c[idx] * step1))
+        move = np.maximum(log_move, np.abs(step).max(axis=1) / _MAX_NU_STEP)
+        step *= np.minimum(1.0, _MAX_LOG_STEP / np.maximum(move, _MAX_LOG_STEP))[
+            :, None
+        ]
         return step, np.sum(grad * step, axis=1)
 
-    def minimise(self) -> NDArray[np.float64]:
-        """Damped Newton from ``ν = 0``; returns the minimising ``ν`` ``(m, 2)``.
+    def minimise(self, start: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Damped Newton from ``start`` ``(m, 2)``; returns the minimising ``ν``.
 
         A row stops when its Newton decrement ``gᵀH⁻¹g`` (twice the expected
-        remaining decrease of the objective) is below ``_DECREMENT_TOLERANCE`` or when
+        remaining decrease of the objective) is below ``_DECREMENT_TOLERANCE · (1 + g)``
+        or when
         no step length decreases the objective any more (it is then flat to rounding).
         """
-        nu = np.zeros((self.s.size, 2))
+        nu = np.array(start, dtype=np.float64)
         active = np.arange(self.s.size)
         for _ in range(_MAX_NEWTON_STEPS):
             step, slope = self.newton_step(nu[active], active)
-            nu[active], moved = self.backtrack(nu[active], step, slope, active)
-            active = active[moved & (-slope > _DECREMENT_TOLERANCE)]
+            nu[active], moved, value = self.backtrack(nu[active], step, slope, active)
+            active = active[moved & (-slope > _DECREMENT_TOLERANCE * (1.0 + value))]
             if active.size == 0:
                 break
         if active.size:
@@ -278,7 +338,7 @@ class _Problem:
     def backtrack(self, nu, step, slope, idx):
         """Halve each step until the objective decreases enough (Armijo rule).
 
-        Returns the new ``nu`` and a mask of rows that moved.
+        Returns the new ``nu``, a mask of rows that moved and the objective before.
         """
         g0 = self.objective(nu, idx)
         t = np.ones(idx.size)
@@ -292,7 +352,7 @@ class _Problem:
                 break
             t[todo] *= 0.5
         t[todo] = 0.0
-        return nu + t[:, None] * step, t > 0
+        return nu + t[:, None] * step, t > 0, g0
 
 
 def _r_minus_log1p(lam: NDArray[np.float64], n: NDArray[np.float64]):
