@@ -1,0 +1,646 @@
+"""The paper's chi-square regressors: direct (Sect. 3.1) and reparametrized (Sect. 4.3)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.utils.deterministic
+from torch import nn
+
+from scynet_al.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+#: Paper Sect. 3.1: mini-batch size of the direct network per energy (TeV).
+DIRECT_BATCH_SIZE: dict[int, int] = {8: 750, 13: 500}
+
+#: Paper Sect. 4.3: mini-batch size of the reparametrized network per energy (TeV).
+REPARAMETRIZED_BATCH_SIZE: dict[int, int] = {8: 120, 13: 32}
+
+#: Paper Sect. 4.3: initial NAdam learning rate of the reparametrized network.
+REPARAMETRIZED_LEARNING_RATE: dict[int, float] = {8: 0.01, 13: 0.002}
+
+#: Largest number of points evaluated in one pass during prediction.
+PREDICT_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class TargetScaling:
+    """The modified Z-score of paper Appendix B, mapping chi2 into [-1, 1].
+
+    With ``mu = (z0 + y_max) / 2`` (B.15) and ``sigma`` the sample variance of the
+    targets (B.16, as printed), ``t = ((y - mu) / sigma) / y_hat_max`` with
+    ``y_hat_max = (y_max - mu) / sigma`` (B.13, B.14). The chi2 floor ``z0`` maps to
+    -1 and the largest target (the cap, 100) to +1; ``sigma`` cancels in the
+    composition, so the map is the affine one between ``z0`` and ``y_max``.
+
+    Args:
+        z0: Lowest chi2 the network may return (chi2 units).
+        y_max: Largest training target (chi2 units).
+        mu: Shift, ``(z0 + y_max) / 2``.
+        sigma: Sample variance of the training targets (B.16).
+        y_hat_max: Largest Z-scored target, ``(y_max - mu) / sigma``.
+    """
+
+    z0: float
+    y_max: float
+    mu: float
+    sigma: float
+    y_hat_max: float
+
+    @classmethod
+    def fit(cls, y: np.ndarray, z0: float = 0.0) -> TargetScaling:
+        """Learn the scaling from training targets ``y`` (shape ``(n,)``)."""
+        y = np.asarray(y, dtype=float)
+        y_max = float(y.max())
+        if y_max <= z0:
+            raise ModelError(
+                f"targets must exceed the chi2 floor z0 = {z0:g}; largest is {y_max:g}"
+            )
+        mu = 0.5 * (z0 + y_max)
+        sigma = float(np.var(y, ddof=1)) if y.size > 1 else 1.0
+        sigma = sigma if sigma > 0.0 else 1.0
+        return cls(float(z0), y_max, mu, sigma, (y_max - mu) / sigma)
+
+    @property
+    def scale(self) -> float:
+        """Chi2 units per unit of the normalised target."""
+        return self.y_hat_max * self.sigma
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        """Chi2 values to normalised targets."""
+        return ((np.asarray(y, dtype=float) - self.mu) / self.sigma) / self.y_hat_max
+
+    def inverse(self, t: np.ndarray) -> np.ndarray:
+        """Normalised network outputs back to chi2."""
+        return np.asarray(t, dtype=float) * self.scale + self.mu
+
+
+@contextlib.contextmanager
+def torch_settings(n_threads: int | None) -> Iterator[None]:
+    """Run a block with ``n_threads`` torch threads and deterministic algorithms.
+
+    Both are process-wide torch switches; the previous values are restored on exit.
+    Filling fresh tensors with NaN (part of torch's deterministic mode) is switched
+    off: it only guards against reading uninitialised memory and triples the cost
+    of a training step here. Results are reproducible for a fixed thread count;
+    a different count may change the last bits of matrix products.
+    """
+    old_threads = torch.get_num_threads()
+    old_deterministic = torch.are_deterministic_algorithms_enabled()
+    old_fill = torch.utils.deterministic.fill_uninitialized_memory
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = old_fill
+        torch.use_deterministic_algorithms(old_deterministic)
+        torch.set_num_threads(old_threads)
+
+
+class _Regressor:
+    """Shared training loop of both regressors; subclasses fix architecture and maps.
+
+    Learned state (after ``fit``): ``network_`` (torch module on normalised inputs),
+    ``input_shift_`` / ``input_scale_`` (Z-score), ``input_rotation_`` (or None),
+    ``target_scaling_``, ``input_low_`` / ``input_high_`` (the training box),
+    ``history_`` (per epoch: validation mean |dchi2|, learning rate), ``n_epochs_``,
+    ``best_validation_error_``, ``fit_time_s_``.
+    """
+
+    kind: ClassVar[str] = ""
+    _PARAMS: ClassVar[tuple[str, ...]] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        """Settings given to ``__init__``, as a plain dict."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> _Regressor:
+        """Train on ``X`` (shape ``(n, n_inputs)``) and chi2 ``y`` (shape ``(n,)``).
+
+        Without ``X_val``/``y_val`` a seeded share ``validation_fraction`` of the
+        points is held out; the learning rate drops and training stops on its mean
+        |dchi2|, and the weights of the best epoch are restored.
+
+        Returns:
+            self
+        """
+        X, y = _checked_xy(X, y)
+        if X_val is None or y_val is None:
+            X, y, X_val, y_val = self._split(X, y)
+        else:
+            X_val, y_val = _checked_xy(X_val, y_val)
+        start = time.perf_counter()
+        with torch_settings(self.n_threads):
+            self._fit_maps(X, y)
+            self._train(X, y, X_val, y_val)
+        self.fit_time_s_ = time.perf_counter() - start
+        logger.info(
+            "%s regressor trained on %d points: %d epochs, validation mean |dchi2| %.3f, %.1f s",
+            self.kind, len(y), self.n_epochs_, self.best_validation_error_, self.fit_time_s_,
+        )  # fmt: skip
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted chi2, shape ``(n,)``, for inputs of shape ``(n, n_inputs)``."""
+        self._check_fitted()
+        X = np.asarray(X, dtype=float).reshape(-1, self.input_shift_.size)
+        with torch.inference_mode():
+            out = [
+                self.network_(self._normalised(X[i : i + PREDICT_CHUNK])).squeeze(1)
+                for i in range(0, len(X), PREDICT_CHUNK)
+            ]
+        t = torch.cat(out).double().numpy() if out else np.zeros(0)
+        return self.target_scaling_.inverse(t)
+
+    def normalised_inputs(self, X: np.ndarray) -> np.ndarray:
+        """Inputs after Z-score (and rotation), shape ``(n, n_inputs)``, float32."""
+        return self._normalised(np.asarray(X, dtype=float)).numpy()
+
+    def to_state(self) -> dict[str, Any]:
+        """Settings and learned state as torch-loadable plain types (tensors, floats).
+
+        Inverse: :meth:`from_state`. Used by checkpoints (``weights_only`` loading).
+        """
+        self._check_fitted()
+        rotation = self.input_rotation_
+        return {
+            "kind": self.kind,
+            "params": self.get_params(),
+            "input_shift": torch.from_numpy(self.input_shift_.copy()),
+            "input_scale": torch.from_numpy(self.input_scale_.copy()),
+            "input_rotation": None
+            if rotation is None
+            else torch.from_numpy(rotation.copy()),
+            "input_low": torch.from_numpy(self.input_low_.copy()),
+            "input_high": torch.from_numpy(self.input_high_.copy()),
+            "target_scaling": dict(vars(self.target_scaling_)),
+            "network": {k: v.clone() for k, v in self.network_.state_dict().items()},
+            "history": torch.from_numpy(self.history_.copy()),
+            "best_validation_error": self.best_validation_error_,
+            "fit_time_s": self.fit_time_s_,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _Regressor:
+        """Rebuild a fitted regressor from :meth:`to_state` output."""
+        model = cls(**state["params"])
+        rotation = state["input_rotation"]
+        model.input_shift_ = state["input_shift"].numpy()
+        model.input_scale_ = state["input_scale"].numpy()
+        model.input_rotation_ = None if rotation is None else rotation.numpy()
+        model.input_low_ = state["input_low"].numpy()
+        model.input_high_ = state["input_high"].numpy()
+        model.target_scaling_ = TargetScaling(**state["target_scaling"])
+        net = model._build(model.input_shift_.size, torch.Generator().manual_seed(0))
+        net.load_state_dict(state["network"])
+        net.eval()
+        model.network_ = net
+        model.history_ = state["history"].numpy()
+        model.n_epochs_ = len(model.history_)
+        model.best_validation_error_ = float(state["best_validation_error"])
+        model.fit_time_s_ = float(state["fit_time_s"])
+        return model
+
+    # ----- subclass hooks -------------------------------------------------------
+    def _layer_sizes(self, n_inputs: int) -> list[int]:
+        raise NotImplementedError
+
+    def _init_layer(self, layer: nn.Linear, generator: torch.Generator) -> None:
+        raise NotImplementedError
+
+    def _activation(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _output_activation(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def _fit_target_scaling(self, y: np.ndarray) -> TargetScaling:
+        raise NotImplementedError
+
+    def _fit_rotation(self, Z: np.ndarray) -> np.ndarray | None:
+        return None
+
+    @property
+    def effective_batch_size(self) -> int:
+        """The batch size in use: the setting, else the paper's value at the energy."""
+        raise NotImplementedError
+
+    # ----- internals ------------------------------------------------------------
+    def _split(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        n_val = max(1, round(self.validation_fraction * len(y)))
+        if n_val >= len(y):
+            raise ModelError(f"need more than {n_val} points to train, got {len(y)}")
+        order = np.random.default_rng(self.seed).permutation(len(y))
+        val, train = order[:n_val], order[n_val:]
+        return X[train], y[train], X[val], y[val]
+
+    def _fit_maps(self, X: np.ndarray, y: np.ndarray) -> None:
+        self.input_low_ = X.min(axis=0)
+        self.input_high_ = X.max(axis=0)
+        self.input_shift_ = X.mean(axis=0)
+        scale = X.std(axis=0)
+        self.input_scale_ = np.where(scale > 0.0, scale, 1.0)
+        self.input_rotation_ = self._fit_rotation(
+            (X - self.input_shift_) / self.input_scale_
+        )
+        self.target_scaling_ = self._fit_target_scaling(y)
+
+    def _normalised(self, X: np.ndarray) -> torch.Tensor:
+        Z = (X - self.input_shift_) / self.input_scale_
+        if self.input_rotation_ is not None:
+            Z = Z @ self.input_rotation_
+        return torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
+
+    def _build(self, n_inputs: int, generator: torch.Generator) -> nn.Sequential:
+        sizes = [n_inputs, *self._layer_sizes(n_inputs), 1]
+        layers: list[nn.Module] = []
+        for k in range(len(sizes) - 1):
+            linear = nn.Linear(sizes[k], sizes[k + 1])
+            self._init_layer(linear, generator)
+            layers.append(linear)
+            last = k == len(sizes) - 2
+            layers.append(self._output_activation() if last else self._activation())
+        return nn.Sequential(*layers)
+
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+    ) -> None:
+        generator = torch.Generator().manual_seed(int(self.seed))
+        net = self._build(X.shape[1], generator)
+        Xt = self._normalised(X)
+        yt = torch.from_numpy(self.target_scaling_.transform(y).astype(np.float32))
+        Xv = self._normalised(X_val)
+        weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
+        biases = [p for n, p in net.named_parameters() if n.endswith("bias")]
+        # Adam/NAdam weight_decay adds wd * w to the gradient: with wd = l2 / N_train
+        # this is the gradient of the paper's lambda / (2 N_train) sum w^2 (Eq. 1),
+        # applied to weights only.
+        optimizer = self._optimizer(
+            [
+                {"params": weights, "weight_decay": self.l2 / len(y)},
+                {"params": biases, "weight_decay": 0.0},
+            ]
+        )
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=self.lr_factor, patience=self.lr_patience,
+            min_lr=self.min_learning_rate,
+        )  # fmt: skip
+        best, best_state, stale, history = math.inf, None, 0, []
+        batch = self.effective_batch_size
+        for _epoch in range(self.max_epochs):
+            self._run_epoch(net, optimizer, Xt, yt, batch, generator)
+            error = self._validation_error(net, Xv, y_val)
+            scheduler.step(error)
+            history.append((error, optimizer.param_groups[0]["lr"]))
+            if error < best:
+                best, best_state, stale = error, copy.deepcopy(net.state_dict()), 0
+            else:
+                stale += 1
+            if stale >= self.patience:
+                break
+        net.load_state_dict(best_state)
+        net.eval()
+        self.network_ = net
+        self.history_ = np.asarray(history, dtype=float).reshape(-1, 2)
+        self.n_epochs_ = len(history)
+        self.best_validation_error_ = float(best)
+
+    @staticmethod
+    def _run_epoch(
+        net: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        Xt: torch.Tensor,
+        yt: torch.Tensor,
+        batch: int,
+        generator: torch.Generator,
+    ) -> None:
+        net.train()
+        order = torch.randperm(len(yt), generator=generator)
+        for start in range(0, len(yt), batch):
+            idx = order[start : start + batch]
+            residual = net(Xt[idx]).squeeze(1) - yt[idx]
+            loss = 0.5 * residual.square().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    def _validation_error(
+        self, net: nn.Module, Xv: torch.Tensor, y_val: np.ndarray
+    ) -> float:
+        net.eval()
+        with torch.inference_mode():
+            t = net(Xv).squeeze(1).double().numpy()
+        return float(np.mean(np.abs(self.target_scaling_.inverse(t) - y_val)))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise ModelError(f"{type(self).__name__} is not fitted; call fit first")
+
+
+class DirectRegressor(_Regressor):
+    """Paper Sect. 3.1: unit-cube parameters to chi2, 4 x 300 tanh, tanh output.
+
+    Weights start from N(0, 1/sqrt(N_{l-1})), biases from N(0, 1); inputs are
+    Z-scored, targets pass the modified Z-score of Appendix B; quadratic cost plus
+    ``l2 / (2 N_train) * sum w^2``; Adam. The learning rate drops by ``lr_factor``
+    after ``lr_patience`` epochs without a better validation mean |dchi2|; training
+    stops after ``patience`` such epochs, keeping the best weights.
+
+    Args:
+        energy_tev: Centre-of-mass energy (8 or 13 TeV); picks the paper batch size.
+        hidden: Hidden layer widths.
+        l2: Regularisation strength lambda of Eq. (1).
+        learning_rate: Initial Adam learning rate.
+        batch_size: Mini-batch size; None for the paper's (500 at 13, 750 at 8 TeV).
+        max_epochs: Upper limit on training epochs.
+        patience: Epochs without improvement before stopping.
+        seed: Seeds initialisation, validation split and shuffling.
+        validation_fraction: Share held out when ``fit`` gets no validation set.
+        lr_factor: Learning-rate multiplier on a plateau.
+        lr_patience: Epochs without improvement before the learning rate drops.
+        min_learning_rate: Floor of the learning rate.
+        chi2_floor: z0 of Appendix B, the smallest chi2 the output can reach.
+        n_threads: Torch threads while training; None keeps torch's setting.
+    """
+
+    kind = "direct"
+    _PARAMS = (
+        "energy_tev", "hidden", "l2", "learning_rate", "batch_size", "max_epochs",
+        "patience", "seed", "validation_fraction", "lr_factor", "lr_patience",
+        "min_learning_rate", "chi2_floor", "n_threads",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        energy_tev: int = 13,
+        hidden: tuple[int, ...] = (300,) * 4,
+        l2: float = 1e-5,
+        learning_rate: float = 1e-3,
+        batch_size: int | None = None,
+        max_epochs: int = 300,
+        patience: int = 20,
+        seed: int = 0,
+        validation_fraction: float = 0.1,
+        lr_factor: float = 0.5,
+        lr_patience: int = 5,
+        min_learning_rate: float = 1e-6,
+        chi2_floor: float = 0.0,
+        n_threads: int | None = None,
+    ) -> None:
+        self.energy_tev = energy_tev
+        self.hidden = tuple(hidden)
+        self.l2 = l2
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.seed = seed
+        self.validation_fraction = validation_fraction
+        self.lr_factor = lr_factor
+        self.lr_patience = lr_patience
+        self.min_learning_rate = min_learning_rate
+        self.chi2_floor = chi2_floor
+        self.n_threads = n_threads
+
+    @property
+    def effective_batch_size(self) -> int:
+        """The batch size in use: the setting, else the paper's value at the energy."""
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        return DIRECT_BATCH_SIZE.get(int(self.energy_tev), DIRECT_BATCH_SIZE[13])
+
+    def _layer_sizes(self, n_inputs: int) -> list[int]:
+        return list(self.hidden)
+
+    def _init_layer(self, layer: nn.Linear, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            nn.init.normal_(layer.weight, 0.0, 1.0 / math.sqrt(layer.in_features), generator=generator)  # fmt: skip
+            nn.init.normal_(layer.bias, 0.0, 1.0, generator=generator)
+
+    def _activation(self) -> nn.Module:
+        return nn.Tanh()
+
+    def _output_activation(self) -> nn.Module:
+        return nn.Tanh()
+
+    def _optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(groups, lr=self.learning_rate)
+
+    def _fit_target_scaling(self, y: np.ndarray) -> TargetScaling:
+        return TargetScaling.fit(y, z0=self.chi2_floor)
+
+
+class ReparametrizedRegressor(_Regressor):
+    """Paper Sect. 4.3: the 56 phenomenological features to chi2, 500 + 8 x 200 ReLU.
+
+    Inputs are Z-scored and projected on the eigenvectors of their training
+    covariance (stored as ``input_rotation_``); targets are plainly Z-scored and the
+    output is linear (the paper drops the Appendix-B modification here). L2
+    lambda = 1e-3, NAdam with the paper's energy-dependent learning rate, reduced on
+    a validation plateau. The paper does not state its initialisation; weights start
+    He-normal (suited to ReLU), biases at zero.
+
+    Args:
+        energy_tev: 8 or 13 TeV; picks batch size (120 / 32) and learning rate
+            (0.01 / 0.002) when those are None.
+        hidden: Hidden layer widths.
+        learning_rate: Initial NAdam learning rate, None for the paper's.
+        Others as in :class:`DirectRegressor`.
+    """
+
+    kind = "reparametrized"
+    _PARAMS = (
+        "energy_tev", "hidden", "l2", "learning_rate", "batch_size", "max_epochs",
+        "patience", "seed", "validation_fraction", "lr_factor", "lr_patience",
+        "min_learning_rate", "n_threads",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        energy_tev: int = 13,
+        hidden: tuple[int, ...] = (500,) + (200,) * 8,
+        l2: float = 1e-3,
+        learning_rate: float | None = None,
+        batch_size: int | None = None,
+        max_epochs: int = 300,
+        patience: int = 20,
+        seed: int = 0,
+        validation_fraction: float = 0.1,
+        lr_factor: float = 0.5,
+        lr_patience: int = 5,
+        min_learning_rate: float = 1e-6,
+        n_threads: int | None = None,
+    ) -> None:
+        self.energy_tev = energy_tev
+        self.hidden = tuple(hidden)
+        self.l2 = l2
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.seed = seed
+        self.validation_fraction = validation_fraction
+        self.lr_factor = lr_factor
+        self.lr_patience = lr_patience
+        self.min_learning_rate = min_learning_rate
+        self.n_threads = n_threads
+
+    @property
+    def effective_batch_size(self) -> int:
+        """The batch size in use: the setting, else the paper's value at the energy."""
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        return REPARAMETRIZED_BATCH_SIZE.get(int(self.energy_tev), 32)
+
+    def _layer_sizes(self, n_inputs: int) -> list[int]:
+        return list(self.hidden)
+
+    def _init_layer(self, layer: nn.Linear, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            std = math.sqrt(2.0 / layer.in_features)
+            nn.init.normal_(layer.weight, 0.0, std, generator=generator)
+            nn.init.zeros_(layer.bias)
+
+    def _activation(self) -> nn.Module:
+        return nn.ReLU()
+
+    def _output_activation(self) -> nn.Module:
+        return nn.Identity()
+
+    def _optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        lr = self.learning_rate
+        if lr is None:
+            lr = REPARAMETRIZED_LEARNING_RATE.get(int(self.energy_tev), 0.002)
+        return torch.optim.NAdam(groups, lr=lr)
+
+    def _fit_target_scaling(self, y: np.ndarray) -> TargetScaling:
+        # Plain Z-score expressed in the same record: t = (y - mean) / std.
+        mean = float(np.mean(y))
+        std = float(np.std(y, ddof=1)) if len(y) > 1 else 1.0
+        std = std if std > 0.0 else 1.0
+        return TargetScaling(
+            z0=-math.inf, y_max=math.inf, mu=mean, sigma=std, y_hat_max=1.0
+        )
+
+    def _fit_rotation(self, Z: np.ndarray) -> np.ndarray:
+        covariance = np.atleast_2d(np.cov(Z, rowvar=False))
+        _, vectors = np.linalg.eigh(covariance)
+        return vectors[:, ::-1].copy()
+
+
+REGRESSORS: dict[str, type[_Regressor]] = {
+    DirectRegressor.kind: DirectRegressor,
+    ReparametrizedRegressor.kind: ReparametrizedRegressor,
+}
+
+
+def make_regressor(kind: str, **params: Any) -> _Regressor:
+    """Build a regressor by kind (``direct`` or ``reparametrized``)."""
+    if kind not in REGRESSORS:
+        raise ModelError(
+            f"unknown surrogate kind {kind!r}; expected one of {sorted(REGRESSORS)}"
+        )
+    return REGRESSORS[kind](**params)
+
+
+def regressor_from_state(state: dict[str, Any]) -> _Regressor:
+    """Rebuild a fitted regressor of either kind from its ``to_state`` output."""
+    kind = state.get("kind")
+    if kind not in REGRESSORS:
+        raise ModelError(f"unknown surrogate kind {kind!r} in saved state")
+    return REGRESSORS[kind].from_state(state)
+
+
+class StackedNetwork(nn.Module):
+    """Members of one architecture evaluated together with batched matrix products.
+
+    Holds every member's input Z-score (and rotation), weights and target scaling
+    as stacked tensors, so an ensemble costs one batched product per layer instead
+    of one product per member and layer. Also the core of exported models.
+
+    Args:
+        members: Fitted regressors of the same kind and layer sizes.
+    """
+
+    def __init__(self, members: list[_Regressor]) -> None:
+        super().__init__()
+        kinds = {m.kind for m in members}
+        if len(kinds) != 1:
+            raise ModelError(f"cannot stack members of kinds {sorted(kinds)}")
+        self.tanh_output = members[0].kind == DirectRegressor.kind
+        self.register_buffer("shift", _stack([m.input_shift_ for m in members], 1))
+        self.register_buffer("scale", _stack([m.input_scale_ for m in members], 1))
+        rotations = [m.input_rotation_ for m in members]
+        self.has_rotation = rotations[0] is not None
+        if self.has_rotation:
+            self.register_buffer("rotation", _stack(rotations, 0))
+        linears = [[x for x in m.network_ if isinstance(x, nn.Linear)] for m in members]
+        for k in range(len(linears[0])):
+            weight = torch.stack([ls[k].weight.detach().t() for ls in linears])
+            bias = torch.stack([ls[k].bias.detach()[None, :] for ls in linears])
+            self.register_buffer(f"weight{k}", weight.contiguous())
+            self.register_buffer(f"bias{k}", bias.contiguous())
+        self.n_layers = len(linears[0])
+        scalings = [m.target_scaling_ for m in members]
+        self.register_buffer(
+            "target_scale",
+            torch.tensor([[s.scale] for s in scalings], dtype=torch.float64),
+        )
+        self.register_buffer(
+            "target_shift",
+            torch.tensor([[s.mu] for s in scalings], dtype=torch.float64),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Chi2 per member, shape ``(n_members, n)``, for inputs ``(n, n_inputs)`` float64."""
+        z = (x.unsqueeze(0) - self.shift) / self.scale
+        if self.has_rotation:
+            z = torch.bmm(z, self.rotation)
+        h = z.to(torch.float32)
+        for k in range(self.n_layers):
+            h = torch.baddbmm(getattr(self, f"bias{k}"), h, getattr(self, f"weight{k}"))
+            if self.tanh_output:
+                h = torch.tanh(h)
+            elif k < self.n_layers - 1:
+                h = torch.relu(h)
+        return h.squeeze(-1).to(torch.float64) * self.target_scale + self.target_shift
+
+
+def _stack(arrays: list[np.ndarray], axis_insert: int) -> torch.Tensor:
+    """Stack float64 arrays into ``(K, 1, d)`` (axis_insert=1) or ``(K, d, d)``."""
+    t = torch.from_numpy(np.stack(arrays).astype(np.float64))
+    return t.unsqueeze(1) if axis_insert == 1 else t
+
+
+def _checked_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float).ravel()
+    if X.ndim != 2 or len(X) != len(y):
+        raise ModelError(
+            f"need X of shape (n, d) and y of shape (n,), got {X.shape} and {y.shape}"
+        )
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise ModelError("training inputs and chi2 targets must be finite")
+    return X, y

@@ -1,0 +1,184 @@
+"""Tests of the direct and reparametrized regressors (paper Sect. 3.1, 4.3, App. B)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import KNeighborsRegressor
+from torch import nn
+
+from scynet_al.errors import ModelError
+from scynet_al.network import (
+    DirectRegressor,
+    ReparametrizedRegressor,
+    TargetScaling,
+    make_regressor,
+)
+from tests.surrogate_standin import standin_dataset
+
+
+@pytest.fixture(scope="module")
+def standin():
+    """Training and validation points of the analytic stand-in landscape."""
+    U, y = standin_dataset(2500, seed=11)
+    U_val, y_val = standin_dataset(1000, seed=12)
+    return U, y, U_val, y_val
+
+
+@pytest.fixture(scope="module")
+def small_direct(standin):
+    U, y, _, _ = standin
+    return DirectRegressor(max_epochs=3, batch_size=250, seed=3).fit(U[:600], y[:600])
+
+
+def test_target_scaling_maps_floor_and_maximum_to_minus_and_plus_one():
+    # mu = (0 + 100) / 2 = 50, so t = (y - 50) / 50 whatever sigma is.
+    scaling = TargetScaling.fit(np.array([0.0, 50.0, 100.0, 80.0]), z0=0.0)
+    np.testing.assert_allclose(
+        scaling.transform([0.0, 50.0, 100.0, 80.0]), [-1, 0, 1, 0.6]
+    )
+    assert scaling.mu == 50.0
+    assert scaling.sigma == pytest.approx(np.var([0.0, 50.0, 100.0, 80.0], ddof=1))
+
+
+def test_target_scaling_with_floor_above_zero():
+    # z0 = 10, y_max = 60: mu = 35, half-range 25; chi2 = 20 -> -0.6, z0 -> -1.
+    scaling = TargetScaling.fit(np.array([20.0, 60.0]), z0=10.0)
+    np.testing.assert_allclose(scaling.transform([10.0, 20.0, 60.0]), [-1.0, -0.6, 1.0])
+    np.testing.assert_allclose(scaling.inverse([-1.0, -0.6, 1.0]), [10.0, 20.0, 60.0])
+
+
+def test_target_scaling_rejects_targets_at_the_floor():
+    with pytest.raises(ModelError, match="exceed the chi2 floor"):
+        TargetScaling.fit(np.array([0.0, 0.0]), z0=0.0)
+
+
+def test_direct_architecture_is_four_by_300_tanh(small_direct):
+    layers = list(small_direct.network_)
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (11, 300), (300, 300), (300, 300), (300, 300), (300, 1),
+    ]  # fmt: skip
+    assert all(isinstance(m, nn.Tanh) for m in layers[1::2])
+
+
+def test_reparametrized_architecture_is_500_then_eight_by_200_relu():
+    X = np.random.default_rng(0).normal(size=(200, 56))
+    model = ReparametrizedRegressor(max_epochs=1).fit(X, X[:, 0] ** 2 + 50.0)
+    linears = [m for m in model.network_ if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [500] + [200] * 8 + [1]
+    assert linears[0].in_features == 56
+    assert sum(isinstance(m, nn.ReLU) for m in model.network_) == 9
+    assert isinstance(model.network_[-1], nn.Identity)
+
+
+def test_direct_initialisation_follows_the_paper():
+    model = DirectRegressor()
+    net = model._build(11, torch.Generator().manual_seed(0))
+    hidden = net[2]  # second Linear: 300 -> 300
+    # Weights ~ N(0, 1/sqrt(300)) over 90 000 draws; biases ~ N(0, 1) over the
+    # 1200 biases of the four hidden layers.
+    assert hidden.weight.std().item() == pytest.approx(1 / math.sqrt(300), rel=0.02)
+    assert abs(hidden.weight.mean().item()) < 0.002
+    biases = torch.cat([net[i].bias for i in (0, 2, 4, 6)])
+    assert biases.std().item() == pytest.approx(1.0, rel=0.08)
+    assert net[0].weight.std().item() == pytest.approx(1 / math.sqrt(11), rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("cls", "energy", "batch"),
+    [(DirectRegressor, 13, 500), (DirectRegressor, 8, 750),
+     (ReparametrizedRegressor, 13, 32), (ReparametrizedRegressor, 8, 120)],
+)  # fmt: skip
+def test_paper_batch_sizes(cls, energy, batch):
+    assert cls(energy_tev=energy).effective_batch_size == batch
+    assert cls(energy_tev=energy, batch_size=64).effective_batch_size == 64
+
+
+@pytest.mark.parametrize(("energy", "lr"), [(13, 0.002), (8, 0.01)])
+def test_reparametrized_learning_rate_and_optimizer(energy, lr):
+    optimizer = ReparametrizedRegressor(energy_tev=energy)._optimizer(
+        [{"params": [nn.Parameter(torch.zeros(2))]}]
+    )
+    assert isinstance(optimizer, torch.optim.NAdam)
+    assert optimizer.param_groups[0]["lr"] == lr
+
+
+def test_fit_is_deterministic_and_seeded(standin):
+    U, y, U_val, _ = standin
+    settings = {"max_epochs": 2, "batch_size": 250}
+    a = DirectRegressor(seed=5, **settings).fit(U[:500], y[:500]).predict(U_val)
+    b = DirectRegressor(seed=5, **settings).fit(U[:500], y[:500]).predict(U_val)
+    c = DirectRegressor(seed=6, **settings).fit(U[:500], y[:500]).predict(U_val)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_best_epoch_is_restored(standin):
+    U, y, U_val, y_val = standin
+    model = DirectRegressor(max_epochs=6, batch_size=100, patience=2, lr_patience=1)
+    model.fit(U[:800], y[:800], U_val[:300], y_val[:300])
+    errors = model.history_[:, 0]
+    assert model.best_validation_error_ == pytest.approx(errors.min())
+    recomputed = np.mean(np.abs(model.predict(U_val[:300]) - y_val[:300]))
+    assert recomputed == pytest.approx(model.best_validation_error_, rel=1e-5)
+    assert model.history_[-1, 1] <= model.learning_rate
+
+
+def test_predictions_stay_between_floor_and_cap(small_direct):
+    # The tanh output bounds the back-transformed chi2 by z0 = 0 and y_max (<= 100).
+    U = np.random.default_rng(1).random((2000, 11))
+    chi2 = small_direct.predict(U)
+    assert chi2.min() >= 0.0
+    assert chi2.max() <= small_direct.target_scaling_.y_max
+
+
+def test_reparametrized_inputs_are_decorrelated():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(3000, 3))
+    X = np.column_stack([base, base[:, 0] + 0.1 * base[:, 1], 2 * base[:, 2]])
+    model = ReparametrizedRegressor(max_epochs=1, batch_size=500).fit(X, 60 + X[:, 0])
+    Z = model.normalised_inputs(X[: int(0.9 * 3000)])
+    cov = np.cov(Z.astype(float), rowvar=False)
+    off_diagonal = cov - np.diag(np.diag(cov))
+    assert np.abs(off_diagonal).max() < 0.05
+    assert model.input_rotation_.shape == (5, 5)
+
+
+def test_direct_network_beats_nearest_neighbours_by_twice(standin):
+    U, y, U_val, y_val = standin
+    # 375 steps: the paper-size run is the slow test below.
+    model = DirectRegressor(max_epochs=15, batch_size=100, seed=0)
+    network_error = np.mean(np.abs(model.fit(U, y).predict(U_val) - y_val))
+    knn = KNeighborsRegressor(n_neighbors=1).fit(U, y)
+    knn_error = np.mean(np.abs(knn.predict(U_val) - y_val))
+    assert knn_error >= 2.0 * network_error, (network_error, knn_error)
+
+
+@pytest.mark.slow
+def test_direct_network_beats_nearest_neighbours_at_paper_batch_size():
+    U, y = standin_dataset(20000, seed=21)
+    U_val, y_val = standin_dataset(5000, seed=22)
+    model = DirectRegressor(max_epochs=150, n_threads=2).fit(U, y)
+    network_error = np.mean(np.abs(model.predict(U_val) - y_val))
+    knn = KNeighborsRegressor(n_neighbors=1).fit(U, y)
+    knn_error = np.mean(np.abs(knn.predict(U_val) - y_val))
+    assert knn_error >= 3.0 * network_error, (network_error, knn_error)
+
+
+def test_state_round_trip_predicts_identically(small_direct):
+    U = np.random.default_rng(3).random((50, 11))
+    copy = type(small_direct).from_state(small_direct.to_state())
+    assert np.array_equal(copy.predict(U), small_direct.predict(U))
+
+
+def test_unfitted_and_bad_input_raise():
+    with pytest.raises(ModelError, match="not fitted"):
+        DirectRegressor().predict(np.zeros((1, 11)))
+    with pytest.raises(ModelError, match="finite"):
+        DirectRegressor().fit(np.full((10, 2), np.nan), np.ones(10))
+    with pytest.raises(ModelError, match="unknown surrogate kind"):
+        make_regressor("gaussian_process")
