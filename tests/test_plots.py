@@ -1,0 +1,78 @@
+"""Tests of the campaign plots on a tiny campaign with real (small) network ensembles."""
+
+from __future__ import annotations
+
+import pytest
+from distributed import Client, LocalCluster
+
+from scynet_al.campaign import Campaign
+from scynet_al.config import parse_config
+from scynet_al.plots import plot_campaign
+from scynet_al.store import CampaignStore
+from tests.sim_doubles import AnalyticSimulator
+
+CONFIG = """
+campaign:
+  seed: 11
+  min_validation_count: 2
+  in_flight: 4
+  refit_every: 20
+  points_per_round: 20
+  budget: {max_points: 60, max_wall_time_hours: 1.0}
+space: {model: pmssm11}
+surrogate: {ensemble_size: 2, max_epochs: 5, patience: 2}
+proposer: {candidate_pool: 300, min_distance: 0.01}
+"""
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def campaign_store(tmp_path_factory):
+    """A store after a 60-point campaign with the default ensemble surrogates."""
+    path = tmp_path_factory.mktemp("plots") / "c.h5"
+    config = parse_config(CONFIG)
+    space = config.build_space()
+    with (
+        LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+        CampaignStore.create(
+            path,
+            config_text=config.text,
+            space=space,
+            energies=[13],
+            analyses={13: ["a"]},
+        ) as store,
+    ):
+        Campaign(
+            config, store, client, simulator=AnalyticSimulator.for_space(space)
+        ).run()
+    return path
+
+
+def test_plot_writes_every_png(campaign_store, tmp_path):
+    written = plot_campaign(campaign_store, tmp_path / "plots")
+
+    names = sorted(p.name for p in written)
+    assert names == [
+        "chi2_distribution_13TeV.png",
+        "learning_curves_13TeV.png",
+        "mass_plane_13TeV.png",
+    ]
+    for path in written:
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        assert path.stat().st_size > 10_000
+
+
+def test_campaign_with_ensembles_checkpoints_every_refit(campaign_store):
+    from scynet_al import checkpoint
+
+    with CampaignStore.open(campaign_store, mode="r") as store:
+        refits = [r for r in store.metrics() if r["kind"] == "refit"]
+        latest = store.latest_checkpoint()
+
+    ensemble, meta = checkpoint.load(latest)
+    assert len(refits) >= 2
+    assert len(ensemble.members_) == 2
+    assert meta["energy_tev"] == 13
+    assert all(r["energies"]["13"]["knn"]["overall"]["count"] > 0 for r in refits)
