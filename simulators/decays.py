@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 MIN_BRANCHING_RATIO = 1e-5
 
 HEAVY_HIGGS = (35, 36, 37)
+#: Chargino and neutralino masses closer than this (GeV) count as degenerate.
+DEGENERACY_GEV = 0.01
 
 
 class DecayError(SimulatorError, ValueError):
@@ -78,9 +80,20 @@ def compute_decays(spectrum: Spectrum) -> DecayTable:
 
 
 def _lightest_sparticle(masses: dict[int, float]) -> int:
-    """PDG code of the lightest supersymmetric particle."""
+    """PDG code of the lightest supersymmetric particle.
+
+    A chargino degenerate with chi0_1 within ``DEGENERACY_GEV`` (a tree-level wino or
+    higgsino pair) does not displace chi0_1: it decays to it through its
+    loop-induced splitting.
+    """
     susy = {p: abs(m) for p, m in masses.items() if abs(p) > 1000000}
-    return min(susy, key=susy.get)
+    lightest = min(susy, key=susy.get)
+    if (
+        lightest == 1000024
+        and susy.get(1000022, np.inf) - susy[lightest] < DEGENERACY_GEV
+    ):
+        return 1000022
+    return lightest
 
 
 def _all_channels(cp, lsp: int):

@@ -11,7 +11,8 @@ Approximations (stated once, used throughout):
   massless fermions) plus sfermion exchange (as for the gluino), added without their
   mutual interference. Off-shell Higgs exchange is neglected.
 - Chargino - neutralino splittings below 1.5 GeV: the quark channels are replaced by
-  chi+ -> chi0 pi+ (Chen, Drees, Gunion, Phys. Rev. D55 (1997) 330).
+  chi+ -> chi0 pi+ (Chen, Drees, Gunion, Phys. Rev. D55 (1997) 330); a splitting
+  below the one-loop wino value (tree-level degeneracy) is raised to that value.
 - Stop with t~ -> t chi0 and t~ -> b chi+ closed: t~ -> b W chi0 through an off-shell
   top treated as a particle of mass sqrt(q^2) (spin correlations and the off-shell
   numerator neglected; chargino and sbottom exchange neglected), the four-body
@@ -57,6 +58,10 @@ V_TB_V_CB = 0.0410
 INPUT_SCALE_GEV = 1000.0
 #: Below this chargino-neutralino splitting (GeV) quark channels become pions.
 PION_REGIME_GEV = 1.5
+#: Smallest chargino - neutralino_1 splitting assumed (GeV): the one-loop
+#: electroweak splitting of a pure wino, about 164 MeV (Ibe, Matsumoto, Sato, Phys.
+#: Lett. B721 (2013) 252). A tree-level spectrum leaves the two degenerate.
+RADIATIVE_SPLITTING_GEV = 0.164
 
 #: Fermion doublets as (up-type, down-type).
 DOUBLETS = ((2, 1), (4, 3), (6, 5), (12, 11), (14, 13), (16, 15))
@@ -218,13 +223,13 @@ def chargino_three_body(cp: Couplings, k: int) -> Channels:
     out: Channels = []
     for j, pdg in enumerate(NEUTRALINOS):
         mn = cp.m_neutralino[j]
+        if m - abs(mn) < PION_REGIME_GEV and j == 0:
+            out.append((_chargino_to_pion(cp, k, j), (pdg, 211)))
         if abs(mn) >= m:
             continue
         for up, down in DOUBLETS:
             width = _chargino_to_neutralino_ff(cp, k, j, up, down, (wl[j, k], wr[j, k]))
             out.append((width, (pdg, -down, up)))
-        if m - abs(mn) < PION_REGIME_GEV:
-            out.append((_chargino_to_pion(cp, k, j), (pdg, 211)))
     if k == 1:
         zl, zr = chargino_z(cp)
         for f in ALL_FERMIONS:
@@ -275,7 +280,7 @@ def _chargino_to_neutralino_ff(
 
 def _chargino_to_pion(cp: Couplings, k: int, j: int) -> float:
     """chi+_k -> chi0_j pi+ for a splitting of a few hundred MeV."""
-    dm = cp.m_chargino[k] - abs(cp.m_neutralino[j])
+    dm = max(cp.m_chargino[k] - abs(cp.m_neutralino[j]), RADIATIVE_SPLITTING_GEV)
     if dm <= M_PION_GEV:
         return 0.0
     wl, wr = neutralino_w(cp)

@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyslha
 import pytest
 
+from sampler.priors import UniformPrior
+from sampler.space import pmssm11
 from simulators.decays import compute_decays
+from simulators.slha import read_decays, read_spectrum
+from simulators.spectrum import compute_spectrum
 from simulators.spectrum_types import Spectrum
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "spheno"
@@ -31,38 +34,10 @@ FLAVOUR_MIXING = {
 needs_fixtures = pytest.mark.skipif(not VALID, reason="SPheno fixtures not found")
 
 
-def _matrix(block: pyslha.Block, n: int) -> np.ndarray:
-    return np.array([[block[i + 1, j + 1] for j in range(n)] for i in range(n)])
-
-
 def _read_spheno(name: str) -> tuple[Spectrum, dict]:
-    """Spectrum and SPheno's decays from a fixture (a local pyslha reader)."""
-    doc = pyslha.read(str(FIXTURES / name / "SPheno.spc"), ignorenomass=True)
-    b = doc.blocks
-    spectrum = Spectrum(
-        masses={int(k): float(v) for k, v in b["MASS"].items()},
-        N=_matrix(b["NMIX"], 4),
-        U=_matrix(b["UMIX"], 2),
-        V=_matrix(b["VMIX"], 2),
-        stop_mix=_matrix(b["STOPMIX"], 2),
-        sbottom_mix=_matrix(b["SBOTMIX"], 2),
-        stau_mix=_matrix(b["STAUMIX"], 2),
-        alpha=float(b["ALPHA"][None]),
-        tan_beta=float(b["HMIX"][2]),
-        mu=float(b["HMIX"][1]),
-        parameters={"M3": float(b["EXTPAR"][3])},
-        couplings={
-            "g1": b["GAUGE"][1],
-            "g2": b["GAUGE"][2],
-            "g3": b["GAUGE"][3],
-            "yt": b["YU"][3, 3],
-            "yb": b["YD"][3, 3],
-            "ytau": b["YE"][3, 3],
-            "v": b["HMIX"][3],
-        },
-        source="spheno",
-    )
-    return spectrum, doc.decays
+    """SPheno's spectrum and decay table of one fixture."""
+    path = FIXTURES / name / "SPheno.spc"
+    return read_spectrum(path), read_decays(path)
 
 
 def _canonical(daughters) -> tuple[int, ...]:
@@ -110,7 +85,7 @@ def _cases():
 @pytest.mark.parametrize(("name", "pdg"), list(_cases()))
 def test_dominant_branching_ratios_match_spheno(tables, name, pdg):
     ours, reference = tables[name]
-    spheno = _branching((c.br, c.ids) for c in reference[pdg].decays)
+    spheno = _branching(reference[pdg].channels)
     built = _branching(ours[pdg].channels)
 
     dominant = {k for k, br in spheno.items() if br >= 0.05}
@@ -126,9 +101,7 @@ def test_two_body_widths_match_spheno_where_tree_level(tables):
     # u~_L has only tree-level two-body decays in both codes: widths agree closely.
     for name in VALID:
         ours, reference = tables[name]
-        assert ours[1000002].width == pytest.approx(
-            reference[1000002].totalwidth, rel=0.01
-        )
+        assert ours[1000002].width == pytest.approx(reference[1000002].width, rel=0.01)
 
 
 @needs_fixtures
@@ -287,3 +260,32 @@ def test_gluino_three_body_matches_heavy_squark_limit():
         / (96 * np.pi * msq**4)
     )
     assert width_u == pytest.approx(expected, rel=0.01)
+
+
+def _builtin_points(n: int, seed: int) -> list[dict[str, float]]:
+    space = pmssm11()
+    X = UniformPrior(space).sample(n, np.random.default_rng(seed))
+    return space.array_to_points(X)
+
+
+@pytest.mark.parametrize("point", _builtin_points(12, seed=7))
+def test_builtin_spectra_give_complete_tables(point):
+    spectrum = compute_spectrum(point, "pmssm11")
+    if spectrum.tachyons:
+        pytest.skip("tachyonic spectrum is rejected before decays")
+    table = compute_decays(spectrum)
+    stable = [pdg for pdg, d in table.items() if d.width == 0.0]
+    assert _lightest(spectrum) in stable
+    for pdg, decay in table.items():
+        assert np.isfinite(decay.width) and decay.width >= 0.0
+        if decay.width > 0:
+            assert sum(br for br, _ in decay.channels) == pytest.approx(1.0, abs=1e-12)
+            for _, daughters in decay.channels:
+                assert sum(_charge3(d) for d in daughters) == _charge3(pdg)
+    for pdg in (1000021, 1000002, 1000006, 1000024, 35, 36, 37):
+        assert table[pdg].width > 0 or pdg == _lightest(spectrum)
+
+
+def _lightest(spectrum: Spectrum) -> int:
+    susy = {p: abs(m) for p, m in spectrum.masses.items() if p > 1000000}
+    return min(susy, key=susy.get)
