@@ -79,7 +79,9 @@ def test_electroweak_groups_only_for_light_lsp_at_their_energies() -> None:
     ("sigma_fb", "expected"),
     [(0.1, 100), (10.0, 500), (60.0, 960), (1000.0, 2500)],  # σ·L = 0.32, 32, 192, 3200
 )
-def test_event_numbers_follow_five_times_expected(sigma_fb: float, expected: int) -> None:
+def test_event_numbers_follow_five_times_expected(
+    sigma_fb: float, expected: int
+) -> None:
     assert expected_events_needed(sigma_fb, 3.2, GenerationSettings()) == expected
 
 
@@ -89,7 +91,9 @@ def test_real_card_uses_our_decay_tables_without_complaints(fixture_card) -> Non
     sample = generate_group(card, 13.0, "gluino_gluino", 3.2, seed=1, settings=SMALL)
 
     assert sample is not None and sample.n_events == 60
-    about_decays = [m for m in sample.messages if "decay" in m.lower() or "width" in m.lower()]
+    about_decays = [
+        m for m in sample.messages if "decay" in m.lower() or "width" in m.lower()
+    ]
     assert about_decays == []
     # the hard process is gluino pairs, and every event ends with two neutralinos LSP
     assert np.all(sample.hard_pairs == 1000021)
