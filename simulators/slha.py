@@ -95,7 +95,7 @@ def read_spectrum(path: str | Path) -> Spectrum:
     """
     doc = _parse(path)
     blocks = doc.blocks
-    masses = {int(k): float(v) for k, v in _block(blocks, "MASS", path).items()}
+    masses = _masses(blocks, path)
     hmix = _block(blocks, "HMIX", path)
     spectrum = Spectrum(
         masses=masses,
@@ -159,6 +159,13 @@ def _block(blocks: Mapping[str, Any], name: str, path: str | Path) -> Any:
     if name not in blocks or len(blocks[name]) == 0:
         raise SLHAError(f"SLHA file {path} has no block {name}")
     return blocks[name]
+
+
+def _masses(blocks: Mapping[str, Any], path: str | Path) -> dict[int, float]:
+    try:
+        return {int(k): float(v) for k, v in _block(blocks, "MASS", path).items()}
+    except (TypeError, ValueError) as exc:
+        raise SLHAError(f"SLHA file {path}: block MASS has a malformed entry") from exc
 
 
 def _entry(block: Any, key: Any, name: str, path: str | Path) -> float:

@@ -190,7 +190,9 @@ def _execute(
         reason = f"SPheno crashed with exit code {proc.returncode}"
         return None, _failed(reason, started, extra), spc if spc.exists() else None
     if not spc.exists():
-        reason = f"SPheno exited with code {proc.returncode} but wrote no SPheno.spc"
+        reason = (
+            f"SPheno finished with exit code {proc.returncode} but wrote no SPheno.spc"
+        )
         return None, _failed(reason, started, extra), None
     return _read_output(spc, proc.returncode, extra, started)
 
