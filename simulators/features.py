@@ -93,40 +93,34 @@ SM_DECAYS: dict[int, list[tuple[float, tuple[int, ...]]]] = {
 _BOSON_MASSES = {21: 0.0, 22: 0.0, 23: 91.1876, 24: 80.377, 25: 125.25, 211: 0.13957}
 
 
-class _Moments:
-    """Per-category moments of one decay tree ensemble, each of shape ``(14,)``.
+def _single(category: int, energy: float) -> np.ndarray:
+    """Moments of one particle of a category with a fixed energy.
 
-    ``n1 = E[n]``, ``n2 = E[n^2]``, ``e1 = E[sum of E_max]``, ``e2 = E[sum E_max^2]``.
+    Moments are arrays of shape ``(4, 14)``: rows ``E[n]``, ``E[n^2]``,
+    ``E[sum of E_max]`` and ``E[sum of E_max^2]`` per category.
     """
+    out = np.zeros((4, N_CATEGORIES))
+    out[:, category] = (1.0, 1.0, energy, energy * energy)
+    return out
 
-    __slots__ = ("e1", "e2", "n1", "n2")
 
-    def __init__(self) -> None:
-        self.n1, self.n2 = np.zeros(N_CATEGORIES), np.zeros(N_CATEGORIES)
-        self.e1, self.e2 = np.zeros(N_CATEGORIES), np.zeros(N_CATEGORIES)
+def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Moments of two independent subtrees together (counts add)."""
+    out = a + b
+    out[1] += 2.0 * a[0] * b[0]
+    return out
 
-    @classmethod
-    def single(cls, category: int, energy: float) -> _Moments:
-        """One particle of a category with a fixed energy."""
-        out = cls()
-        out.n1[category] = out.n2[category] = 1.0
-        out.e1[category], out.e2[category] = energy, energy * energy
-        return out
 
-    def plus(self, other: _Moments) -> _Moments:
-        """Moments of two independent subtrees together (counts add)."""
-        out = _Moments()
-        out.n1 = self.n1 + other.n1
-        out.n2 = self.n2 + other.n2 + 2.0 * self.n1 * other.n1
-        out.e1, out.e2 = self.e1 + other.e1, self.e2 + other.e2
-        return out
+def _boosted(rest: np.ndarray, gamma: float) -> np.ndarray:
+    """Moments of a subtree whose root moves with Lorentz factor ``gamma``.
 
-    def scaled_into(self, target: _Moments, weight: float) -> None:
-        """Add ``weight`` times these moments to ``target`` (a mixture)."""
-        target.n1 += weight * self.n1
-        target.n2 += weight * self.n2
-        target.e1 += weight * self.e1
-        target.e2 += weight * self.e2
+    Every energy in the subtree is proportional to the root's (eq. (4) chains
+    linearly), so only the energy rows scale.
+    """
+    out = rest.copy()
+    out[2] *= gamma
+    out[3] *= gamma * gamma
+    return out
 
 
 def compute_features(
@@ -151,21 +145,22 @@ def compute_features(
             continue
         leg_a = walker.moments(int(pdg_a), walker.mass(int(pdg_a)), 0)
         leg_b = walker.moments(int(pdg_b), walker.mass(int(pdg_b)), 0)
-        rows.append(_process_statistics(leg_a.plus(leg_b)))
+        rows.append(_process_statistics(_plus(leg_a, leg_b)))
         weights.append(float(sigma))
     if not rows:
         return np.zeros(len(FEATURE_NAMES))
     return _average_processes(np.array(rows), np.array(weights)).ravel()
 
 
-def _process_statistics(m: _Moments) -> np.ndarray:
+def _process_statistics(m: np.ndarray) -> np.ndarray:
     """Per category (n_mean, n_std, emax_mean, emax_std), shape ``(14, 4)``."""
-    n_std = np.sqrt(np.clip(m.n2 - m.n1**2, 0.0, None))
-    occurs = m.n1 > 0
-    safe = np.where(occurs, m.n1, 1.0)
-    e_mean = np.where(occurs, m.e1 / safe, 0.0)
-    e_std = np.where(occurs, np.sqrt(np.clip(m.e2 / safe - e_mean**2, 0.0, None)), 0.0)
-    return np.stack([m.n1, n_std, e_mean, e_std], axis=1)
+    n1, n2, e1, e2 = m
+    n_std = np.sqrt(np.clip(n2 - n1**2, 0.0, None))
+    occurs = n1 > 1e-12
+    safe = np.where(occurs, n1, 1.0)
+    e_mean = np.where(occurs, e1 / safe, 0.0)
+    e_std = np.where(occurs, np.sqrt(np.clip(e2 / safe - e_mean**2, 0.0, None)), 0.0)
+    return np.stack([n1, n_std, e_mean, e_std], axis=1)
 
 
 def _average_processes(rows: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -188,12 +183,15 @@ def max_energy(m_mother: float, m_daughter: float, m_others: float) -> float:
 
 
 class _TreeWalker:
-    """Follows decay trees and accumulates category moments (memoised)."""
+    """Follows decay trees and accumulates category moments.
+
+    The moments of each particle are computed once, at rest, and boosted.
+    """
 
     def __init__(self, spectrum: Spectrum, decays: DecayTable) -> None:
         self.spectrum = spectrum
         self.decays = decays
-        self.memo: dict[tuple[int, float], _Moments] = {}
+        self.memo: dict[int, np.ndarray] = {}
 
     def mass(self, pdg: int) -> float:
         """Mass in GeV (absolute value) of any particle by PDG code."""
@@ -221,38 +219,33 @@ class _TreeWalker:
             kept = [(br, tuple(_conjugate(x) for x in d)) for br, d in kept]
         return [(br / total, d) for br, d in kept] if total > 0 else []
 
-    def moments(self, pdg: int, energy: float, depth: int) -> _Moments:
+    def moments(self, pdg: int, energy: float, depth: int) -> np.ndarray:
         """Moments of the subtree of one particle with lab energy ``energy``."""
-        key = (pdg, round(energy, 6))
-        if key not in self.memo:
-            self.memo[key] = self._compute(pdg, energy, depth)
-        return self.memo[key]
-
-    def _compute(self, pdg: int, energy: float, depth: int) -> _Moments:
         if pdg in _FINAL_CATEGORY:
-            return _Moments.single(_FINAL_CATEGORY[pdg], energy)
+            return _single(_FINAL_CATEGORY[pdg], energy)
+        m_k = self.mass(pdg)
+        if pdg not in self.memo:
+            self.memo[pdg] = self._at_rest(pdg, m_k, depth)
+        return _boosted(self.memo[pdg], energy / m_k if m_k > 0 else 1.0)
+
+    def _at_rest(self, pdg: int, m_k: float, depth: int) -> np.ndarray:
+        """Moments of a decaying (or stable) particle at rest."""
         channels = self.channels(pdg) if depth < MAX_DEPTH else []
         if not channels:
             if abs(pdg) in _INVISIBLE_SPARTICLES:
-                return _Moments.single(8, energy)
-            return _Moments()
-        out = self._mixture(pdg, energy, depth, channels)
-        if pdg in _RESONANCE_CATEGORY:
-            out = out.plus(_Moments.single(_RESONANCE_CATEGORY[pdg], energy))
-        return out
-
-    def _mixture(self, pdg: int, energy: float, depth: int, channels) -> _Moments:
-        m_k = self.mass(pdg)
-        gamma = energy / m_k if m_k > 0 else 1.0
-        out = _Moments()
+                return _single(8, m_k)
+            return np.zeros((4, N_CATEGORIES))
+        out = np.zeros((4, N_CATEGORIES))
         for br, daughters in channels:
             masses = [self.mass(d) for d in daughters]
             total_mass = sum(masses)
-            branch = _Moments()
+            branch = np.zeros((4, N_CATEGORIES))
             for d, m_i in zip(daughters, masses, strict=True):
-                e_lab = gamma * max_energy(m_k, m_i, total_mass - m_i)
-                branch = branch.plus(self.moments(d, e_lab, depth + 1))
-            branch.scaled_into(out, br)
+                e_rest = max_energy(m_k, m_i, total_mass - m_i)
+                branch = _plus(branch, self.moments(d, e_rest, depth + 1))
+            out += br * branch
+        if pdg in _RESONANCE_CATEGORY:
+            out = _plus(out, _single(_RESONANCE_CATEGORY[pdg], m_k))
         return out
 
 
