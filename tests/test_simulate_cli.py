@@ -1,0 +1,152 @@
+"""``scynet-al simulate`` and the points CSV reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sampler.space import PMSSM11_NAMES, pmssm11, pmssm19
+from scynet_al.cli import main
+from scynet_al.errors import InputError
+from scynet_al.points_io import model_of_header, read_points_csv
+from tests.spheno_fixtures import FAKE_SPHENO, all_names, point, spheno_masses
+
+EXIT_USER_ERROR = 2
+
+
+def _write_csv(
+    path: Path, names: tuple[str, ...], rows: list[dict[str, float]]
+) -> Path:
+    lines = [",".join(names)] + [",".join(repr(row[n]) for n in names) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def fixture_csv(tmp_path: Path) -> Path:
+    return _write_csv(
+        tmp_path / "points.csv", PMSSM11_NAMES, [point(n) for n in all_names()]
+    )
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_builtin_spectrum_stage(fixture_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert (
+        main(["simulate", "--stage", "spectrum", str(fixture_csv), "--out", str(out)])
+        == 0
+    )
+    rows = _read_jsonl(out)
+    assert [r["row"] for r in rows] == list(range(1, len(all_names()) + 1))
+    by_name = dict(zip(all_names(), rows, strict=True))
+    assert by_name["light_gluino"]["status"] == "ok"
+    assert by_name["light_gluino"]["reason"] == ""
+    assert by_name["light_higgs"]["status"] == "rejected"
+    assert "m(h0)" in by_name["light_higgs"]["reason"]
+    gluino = by_name["light_gluino"]["masses"]["1000021"]
+    assert gluino == pytest.approx(spheno_masses("light_gluino")[1000021], rel=0.05)
+    assert by_name["negative_signs"]["masses"]["1000022"] < 0.0
+    assert by_name["light_gluino"]["point"] == point("light_gluino")
+
+
+def test_spheno_spectrum_stage_replays_spheno(
+    fixture_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    argv = ["simulate", "--stage", "spectrum", "--backend", "spheno",
+            "--spheno-binary", str(FAKE_SPHENO), str(fixture_csv), "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    by_name = dict(zip(all_names(), _read_jsonl(out), strict=True))
+    reference = spheno_masses("light_stop")
+    masses = by_name["light_stop"]["masses"]
+    assert masses["1000006"] == pytest.approx(reference[1000006])
+    assert by_name["tachyonic_stop"]["status"] == "rejected"
+    assert by_name["tachyonic_stop"]["masses"] == {}
+    assert by_name["light_chargino"]["reason"].startswith("m(~chi_1+) = 59.8 GeV")
+
+
+def test_full_stage_runs_a_backend(fixture_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    argv = ["simulate", "--stage", "full", "--backend", "spheno",
+            "--spheno-binary", str(FAKE_SPHENO), str(fixture_csv), "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = _read_jsonl(out)
+    assert {"status", "reason", "masses", "chi2", "simulator"} <= set(rows[0])
+    assert rows[0]["simulator"] == "spheno"
+
+
+def test_missing_spheno_binary_is_a_user_error(
+    fixture_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["simulate", "--backend", "spheno", "--spheno-binary", str(tmp_path / "no"),
+            str(fixture_csv), "--out", str(tmp_path / "o.jsonl")]  # fmt: skip
+    assert main(argv) == EXIT_USER_ERROR
+    assert "not found" in capsys.readouterr().err
+
+
+def test_malformed_value_names_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [point("light_gluino"), point("light_stop")]
+    path = _write_csv(tmp_path / "p.csv", PMSSM11_NAMES, rows)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("2500.0", "lots", 1)
+    path.write_text("\n".join(lines) + "\n")
+    code = main(["simulate", str(path), "--out", str(tmp_path / "o.jsonl")])
+    assert code == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "line 3" in err and "column M3" in err and "'lots'" in err
+
+
+def test_reader_reorders_columns_and_skips_blank_lines(tmp_path: Path) -> None:
+    names = tuple(reversed(PMSSM11_NAMES))
+    path = _write_csv(tmp_path / "p.csv", names, [point("light_gluino")])
+    path.write_text(path.read_text() + "\n\n")
+    X = read_points_csv(path, pmssm11())
+    expected = [point("light_gluino")[n] for n in PMSSM11_NAMES]
+    assert X.shape == (1, 11) and np.array_equal(X[0], expected)
+    assert model_of_header(path) == "pmssm11"
+
+
+@pytest.mark.parametrize(
+    ("header_change", "phrase"),
+    [
+        (("tanb", "tan_beta"), "unknown columns ['tan_beta']"),
+        (("mu", "M1"), "duplicate columns ['M1']"),
+    ],
+)
+def test_reader_rejects_bad_headers(
+    tmp_path: Path, header_change: tuple[str, str], phrase: str
+) -> None:
+    path = _write_csv(tmp_path / "p.csv", PMSSM11_NAMES, [point("light_gluino")])
+    text = path.read_text().replace(*header_change, 1)
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"line 1") as info:
+        read_points_csv(path, pmssm11())
+    assert phrase in str(info.value)
+
+
+def test_reader_checks_ranges_and_row_length(tmp_path: Path) -> None:
+    bad = dict(point("light_gluino"), M3=100.0)  # inside the gap around zero
+    path = _write_csv(tmp_path / "p.csv", PMSSM11_NAMES, [point("light_stop"), bad])
+    with pytest.raises(InputError, match=r"line 3, column M3: 100 lies outside"):
+        read_points_csv(path, pmssm11())
+    assert read_points_csv(path, pmssm11(), check_ranges=False).shape == (2, 11)
+    path.write_text(path.read_text() + "1,2,3\n")
+    with pytest.raises(InputError, match=r"line 4: 3 values for 11 columns"):
+        read_points_csv(path, pmssm11(), check_ranges=False)
+
+
+def test_reader_names_missing_file_and_model(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        read_points_csv(tmp_path / "none.csv", pmssm19())
+    path = tmp_path / "p.csv"
+    path.write_text("M1,M2,foo\n1,2,3\n")
+    with pytest.raises(InputError, match="matches no model"):
+        model_of_header(path)
