@@ -1,0 +1,54 @@
+"""``scynet-al export STORE --out MODEL``: one self-contained file of the latest network.
+
+STORE is a campaign store (its latest checkpoint is exported) or a checkpoint file.
+The model file evaluates physical parameters (GeV) to chi2, sigma and an
+in-domain flag without this package; see :mod:`scynet_al.export` for the loader.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``export``."""
+    parser.add_argument(
+        "store", type=Path, help="campaign store (HDF5) or a checkpoint file (.ckpt)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="model file to write")
+    parser.add_argument(
+        "--format",
+        choices=("pt2", "onnx"),
+        default=None,
+        help="pt2 (torch.export, default) or onnx; default from the --out suffix",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Export the latest checkpoint of the store (or the given checkpoint)."""
+    from scynet_al.export import export_checkpoint
+
+    fmt = args.format or ("onnx" if args.out.suffix == ".onnx" else "pt2")
+    checkpoint_path = _checkpoint_of(args.store)
+    export_checkpoint(checkpoint_path, args.out, format=fmt)
+    print(f"exported {checkpoint_path} to {args.out} ({fmt})")
+    return 0
+
+
+def _checkpoint_of(path: Path) -> Path:
+    """The checkpoint to export: the store's latest, or ``path`` itself."""
+    import h5py
+
+    from scynet_al.errors import ModelError, StoreError
+    from scynet_al.store import CampaignStore
+
+    if not path.exists():
+        raise StoreError(f"{path}: no such campaign store or checkpoint")
+    if not h5py.is_hdf5(path):
+        return path
+    with CampaignStore.open(path, mode="r") as store:
+        latest = store.latest_checkpoint()
+    if latest is None:
+        raise ModelError(f"{path}: the campaign has no checkpoint yet")
+    return Path(latest)
