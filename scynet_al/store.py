@@ -38,9 +38,11 @@ readers). Only fixed-size types are stored, since SWMR cannot grow variable-leng
 data, and every dataset exists before SWMR starts. The writer grows every dataset,
 writes the data columns, flushes, then writes ``status`` and flushes again, so a
 row becomes visible to a reader only once it is whole; a reader reads ``status``
-first, ignores rows whose status is 0, and takes the shortest dataset as its row
-count. Re-recording a point first sets it back to pending, so a reader never pairs
-a new status with old data.
+first, ignores rows whose status is 0, takes the shortest dataset as its row
+count, and treats the labels of pending rows as absent (``record`` fills them in
+before it flips the status). Re-recording a point first sets it back to pending, so
+a reader never pairs a new status with old data. Fixed-length byte strings drop
+trailing NUL characters, so a reason or origin ending in ``"\x00"`` loses them.
 
 Durability: the writer flushes after every ``add_pending`` and ``record``, so data
 sits in the operating system once the call returns and a kill -9 of the writer loses
@@ -67,6 +69,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -269,7 +272,12 @@ class CampaignStore:
         if not path.exists():
             raise StoreError(f"{path}: no such campaign store")
         if mode == "r":
-            return cls(_open_reader(path), path, "r", None)
+            file = _acquire_reader(path)
+            try:
+                return cls(file, path, "r", None)
+            except BaseException:
+                _release_reader(file)
+                raise
         lock = _acquire_lock(path)
         try:
             if _inspect(path):
@@ -296,9 +304,10 @@ class CampaignStore:
 
     def close(self) -> None:
         """Flush and close the file and release the writer lock."""
-        if self._file.id.valid:
-            if self._mode == "a":
-                self._file.flush()
+        if self._mode == "r":
+            _release_reader(self._file)
+        elif self._file.id.valid:
+            self._file.flush()
             self._file.close()
         _release_lock(self._lock)
         self._lock = None
@@ -600,6 +609,8 @@ class CampaignStore:
             Keys ``id, seed, parameters, origin, round, status, attempts, reason,
             chi2, masses, features, timings`` (arrays; ``origin``, ``status``,
             ``reason`` as ``str`` arrays) and ``chi2_analysis`` (energy to array).
+            Labels of pending rows read as NaN and ``""``, since the writer may be
+            half-way through recording them.
         """
         status = self._statuses()
         n = status.size
@@ -615,6 +626,7 @@ class CampaignStore:
             e: self._read(f"chi2_analysis/{e}", n)[rows][:, : len(names)]
             for e, names in self.analyses.items()
         }
+        _blank_pending(out)
         return out
 
     # -------------------------------------------------------------- internals
@@ -891,12 +903,12 @@ def _create_datasets(
 def _read_root(file: h5py.File, path: Path) -> dict[str, Any]:
     """Root attributes after checking the format name and version."""
     attrs = dict(file.attrs)
-    fmt = attrs.get("format")
+    fmt = _plain(attrs.get("format"))
     if fmt != FORMAT_NAME:
         raise StoreError(
             f"{path}: not a scynet-al campaign store (format attribute {fmt!r})"
         )
-    version = attrs.get("format_version")
+    version = _plain(attrs.get("format_version"))
     if version != FORMAT_VERSION:
         raise StoreError(
             f"{path}: store format version {version!r} is not supported (this is version {FORMAT_VERSION}); use the scynet-al release that wrote it"
@@ -907,6 +919,37 @@ def _read_root(file: h5py.File, path: Path) -> dict[str, Any]:
     if missing:
         raise StoreError(f"{path}: root attributes {missing} are missing")
     return attrs
+
+
+#: SWMR-read handles shared within this process, by (path, inode): HDF5 keeps one
+#: metadata cache per file, and two read handles on one file in one process spoil
+#: each other's view after a refresh ("can't insert duplicate key").
+_READERS: dict[tuple[str, int], list[Any]] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def _acquire_reader(path: Path) -> h5py.File:
+    key = (str(path.resolve()), path.stat().st_ino)
+    with _READERS_LOCK:
+        entry = _READERS.get(key)
+        if entry is not None and entry[0].id.valid:
+            entry[1] += 1
+            return entry[0]
+        file = _open_reader(path)
+        _READERS[key] = [file, 1]
+        return file
+
+
+def _release_reader(file: h5py.File) -> None:
+    with _READERS_LOCK:
+        for key, entry in list(_READERS.items()):
+            if entry[0] is file:
+                entry[1] -= 1
+                if entry[1] > 0:
+                    return
+                del _READERS[key]
+        if file.id.valid:
+            file.close()
 
 
 def _open_reader(path: Path) -> h5py.File:
@@ -1046,6 +1089,23 @@ def _seed_from_config(config_text: str) -> int:
     except (yaml.YAMLError, KeyError, TypeError):
         return 0
     return int(seed) if isinstance(seed, int) else 0
+
+
+def _blank_pending(table: dict[str, Any]) -> None:
+    """Clear the labels of pending rows: a record may be half-way through them."""
+    pending = table["status"] == "pending"
+    if not pending.any():
+        return
+    for key in ("chi2", "masses", "features", "timings"):
+        table[key][pending] = np.nan
+    for values in table["chi2_analysis"].values():
+        values[pending] = np.nan
+    table["reason"][pending] = ""
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value, so messages show ``99`` not ``np.int64(99)``."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _json_default(value: Any) -> Any:

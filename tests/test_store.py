@@ -1,0 +1,674 @@
+"""Tests of the HDF5 campaign store: layout, round trips, readers, crashes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from sampler.regions import ChiSquareRegions
+from sampler.space import pmssm11
+from scynet_al.errors import StoreError
+from scynet_al.store import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    KEY_MASS_PDGS,
+    CampaignStore,
+    derive_seeds,
+)
+from simulators.result import SimulationResult
+from tests.store_writer import expected_points, result_for
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SPACE = pmssm11()
+CONFIG = "campaign: {name: t, seed: 5}\nspace: {model: pmssm11}\n"
+ANALYSES = {8: ["atlas_a", "atlas_b"], 13: ["cms_c"]}
+
+
+def make_store(path: Path, **kwargs) -> CampaignStore:
+    options = dict(
+        config_text=CONFIG,
+        space=SPACE,
+        energies=[8, 13],
+        analyses=ANALYSES,
+        n_features=4,
+    )
+    options.update(kwargs)
+    return CampaignStore.create(path, **options)
+
+
+def points(n: int, seed: int = 0) -> np.ndarray:
+    return SPACE.from_unit(np.random.default_rng(seed).random((n, SPACE.dim)))
+
+
+def ok(chi2_8: float, chi2_13: float, **kwargs) -> SimulationResult:
+    return SimulationResult("ok", chi2={8: chi2_8, 13: chi2_13}, **kwargs)
+
+
+# ------------------------------------------------------------------ layout
+
+
+def test_create_writes_root_attributes(tmp_path):
+    path = tmp_path / "c.h5"
+    make_store(path, mass_pdgs=KEY_MASS_PDGS).close()
+
+    with h5py.File(path, "r") as file:
+        attrs = dict(file.attrs)
+    assert attrs["format"] == FORMAT_NAME == "scynet-al campaign"
+    assert attrs["format_version"] == FORMAT_VERSION
+    assert attrs["config"] == CONFIG
+    assert attrs["campaign_seed"] == 5  # read from the config text
+    assert list(attrs["energies_tev"]) == [8, 13]
+    assert json.loads(attrs["analyses"]) == {"8": ANALYSES[8], "13": ANALYSES[13]}
+    assert json.loads(attrs["space"]) == SPACE.to_dict()
+    assert attrs["n_features"] == 4
+    assert "T" in attrs["created"] and attrs["package_version"]
+
+
+def test_key_mass_pdgs_are_the_slha_codes():
+    assert KEY_MASS_PDGS == (
+        1000021, 1000002, 2000002, 1000001, 2000001, 1000006, 2000006, 1000005,
+        2000005, 1000022, 1000023, 1000025, 1000035, 1000024, 1000037, 1000011,
+        2000011, 1000015, 2000015, 1000012, 1000016, 25, 35, 36, 37,
+    )  # fmt: skip
+
+
+def test_metadata_read_back(tmp_path):
+    make_store(tmp_path / "c.h5").close()
+
+    with CampaignStore.open(tmp_path / "c.h5") as store:
+        assert store.space == SPACE
+        assert store.config_text == CONFIG
+        assert store.energies == (8, 13)
+        assert store.analyses == ANALYSES
+        assert store.n_features == 4
+        assert store.current_round == 0
+        assert len(store) == 0
+        assert store.counts() == {"pending": 0, "ok": 0, "rejected": 0, "failed": 0}
+        assert store.latest_checkpoint() is None
+        assert store.metrics() == []
+
+
+def test_create_refuses_existing_file_and_leaves_it_alone(tmp_path):
+    path = tmp_path / "c.h5"
+    path.write_bytes(b"precious")
+
+    with pytest.raises(StoreError, match="already exists"):
+        make_store(path)
+
+    assert path.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5", "c.h5.lock"]
+
+
+def test_open_refuses_missing_file(tmp_path):
+    with pytest.raises(StoreError, match="no such campaign store"):
+        CampaignStore.open(tmp_path / "absent.h5")
+
+
+@pytest.mark.parametrize("mode", ["r", "a"])
+def test_open_refuses_foreign_hdf5(tmp_path, mode):
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as file:
+        file["data"] = np.arange(3)
+    before = path.read_bytes()
+
+    with pytest.raises(
+        StoreError, match=r"foreign\.h5: not a scynet-al campaign store"
+    ):
+        CampaignStore.open(path, mode=mode)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", ["r", "a"])
+def test_open_refuses_non_hdf5(tmp_path, mode):
+    path = tmp_path / "notes.h5"
+    path.write_text("not hdf5")
+
+    with pytest.raises(StoreError, match=r"notes\.h5: cannot open as HDF5 file"):
+        CampaignStore.open(path, mode=mode)
+
+
+def test_open_refuses_unknown_format_version(tmp_path):
+    path = tmp_path / "c.h5"
+    make_store(path).close()
+    with h5py.File(path, "r+") as file:
+        file.attrs["format_version"] = 99
+
+    with pytest.raises(StoreError, match="format version 99 is not supported"):
+        CampaignStore.open(path)
+
+
+def test_missing_dataset_is_named(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.add_pending(points(2), "prior", 0)
+    with h5py.File(path, "r+") as file:
+        del file["masses"]
+
+    with CampaignStore.open(path) as store, pytest.raises(StoreError, match="'masses'"):
+        store.table()
+
+
+# ------------------------------------------------------------ round trips
+
+
+def test_seeds_derive_from_campaign_seed_and_id(tmp_path):
+    with make_store(tmp_path / "a.h5") as a, make_store(tmp_path / "b.h5") as b:
+        ids_a, seeds_a = a.add_pending(points(50), "prior", 0)
+        _, seeds_b = b.add_pending(points(50, seed=9), "local", 3)
+    with make_store(tmp_path / "c.h5", campaign_seed=6) as c:
+        _, seeds_c = c.add_pending(points(50), "prior", 0)
+
+    np.testing.assert_array_equal(ids_a, np.arange(50))
+    np.testing.assert_array_equal(seeds_a, seeds_b)
+    assert len(set(seeds_a.tolist())) == 50
+    assert not np.array_equal(seeds_a, seeds_c)
+    assert ((seeds_a >= 0) & (seeds_a < 2**31 - 1)).all()
+    np.testing.assert_array_equal(derive_seeds(5, ids_a), seeds_a)
+
+
+def test_pending_then_record_round_trip(tmp_path):
+    path = tmp_path / "c.h5"
+    X = points(6)
+    with make_store(path) as store:
+        store.add_pending(X[:4], "prior", 1)
+        store.add_pending(X[4:], ["validation", "local"], 2)
+        store.record(0, ok(40.0, 55.0, masses={1000021: 1500.0, 999: 1.0}))
+        store.record(1, SimulationResult.rejected("LSP is a stau"))
+        store.record(2, SimulationResult.failed("Pythia crashed"), attempts=3)
+        store.record(
+            4,
+            ok(
+                12.0,
+                np.nan,
+                chi2_analysis={8: {"atlas_b": 7.0}, 13: {"cms_c": 1.0}},
+                features=[1.0, 2.0, 3.0, 4.0],
+                timings={"spectrum": 0.5, "pythia": 2.0, "hadronisation": 1.0},
+            ),
+        )
+
+    with CampaignStore.open(path) as store:
+        ids, Xp, seeds = store.pending()
+        table = store.table()
+        assert store.counts() == {"pending": 2, "ok": 2, "rejected": 1, "failed": 1}
+        assert store.current_round == 2
+
+    np.testing.assert_array_equal(ids, [3, 5])
+    np.testing.assert_array_equal(Xp, X[[3, 5]])
+    np.testing.assert_array_equal(seeds, derive_seeds(5, np.array([3, 5])))
+    np.testing.assert_array_equal(table["parameters"], X)
+    assert table["status"].tolist() == [
+        "ok",
+        "rejected",
+        "failed",
+        "pending",
+        "ok",
+        "pending",
+    ]
+    assert table["origin"].tolist() == ["prior"] * 4 + ["validation", "local"]
+    assert table["round"].tolist() == [1, 1, 1, 1, 2, 2]
+    assert table["attempts"].tolist() == [1, 1, 3, 0, 1, 0]
+    assert table["reason"].tolist()[1:3] == ["LSP is a stau", "Pythia crashed"]
+    np.testing.assert_array_equal(table["chi2"][0], [40.0, 55.0])
+    assert np.isnan(table["chi2"][[1, 2, 3, 5]]).all()
+    assert table["masses"][0, 0] == 1500.0 and np.isnan(table["masses"][0, 1:]).all()
+    np.testing.assert_array_equal(table["chi2_analysis"][8][4], [np.nan, 7.0])
+    np.testing.assert_array_equal(table["chi2_analysis"][13][4], [1.0])
+    np.testing.assert_array_equal(table["features"][4], [1.0, 2.0, 3.0, 4.0])
+    timings = dict(
+        zip(("spectrum", "other"), table["timings"][4][[0, -1]], strict=True)
+    )
+    assert timings == {"spectrum": 0.5, "other": 3.0}
+
+
+def test_datasets_by_origin_and_energy(tmp_path):
+    path = tmp_path / "c.h5"
+    X = points(5)
+    with make_store(path) as store:
+        store.add_pending(X, ["validation", "prior", "local", "prior", "validation"], 0)
+        for i, (c8, c13) in enumerate([(10, 50), (41, 60), (80, np.nan), (99, 97)]):
+            store.record(i, ok(c8, c13, features=[i, i, i, i]))
+
+    with CampaignStore.open(path) as store:
+        Xv, yv = store.validation_set(8)
+        Xt, yt = store.training_set(13)
+        Xl, yl = store.dataset(8, origins=["local"])
+        F, _ = store.dataset(8, inputs="features")
+        counts = store.origin_region_counts(8, ChiSquareRegions.paper(8))
+        with pytest.raises(StoreError, match="no energy 7 TeV"):
+            store.dataset(7)
+
+    np.testing.assert_array_equal(Xv, X[[0]])
+    assert yv.tolist() == [10.0]
+    np.testing.assert_array_equal(Xt, X[[1, 3]])  # point 2 has no 13 TeV chi2
+    assert yt.tolist() == [60.0, 97.0]
+    np.testing.assert_array_equal(Xl, X[[2]])
+    assert yl.tolist() == [80.0]
+    np.testing.assert_array_equal(F[:, 0], [0, 1, 2, 3])
+    assert counts == {
+        "validation": {"I": 1, "zero": 0, "II": 0, "III": 0, "cap": 0},
+        "prior": {"I": 0, "zero": 1, "II": 0, "III": 0, "cap": 1},
+        "local": {"I": 0, "zero": 0, "II": 0, "III": 1, "cap": 0},
+    }
+
+
+def test_rerecord_overwrites(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.add_pending(points(1), "prior", 0)
+        store.record(0, SimulationResult.failed("timeout"))
+        store.record(0, ok(20.0, 30.0), attempts=2)
+
+    with CampaignStore.open(path) as store:
+        table = store.table()
+    assert table["status"].tolist() == ["ok"]
+    assert table["reason"].tolist() == [""]
+    assert table["attempts"].tolist() == [2]
+
+
+def test_long_reason_is_truncated_with_marker(tmp_path):
+    path = tmp_path / "c.h5"
+    reason = "é" * 2000  # two bytes each in UTF-8
+    with make_store(path) as store:
+        store.add_pending(points(1), "prior", 0)
+        store.record(0, SimulationResult.failed(reason))
+
+    with CampaignStore.open(path) as store:
+        stored = store.table()["reason"][0]
+    assert stored.endswith("[...truncated]")
+    assert reason.startswith(stored.removesuffix(" [...truncated]"))
+    assert 1000 < len(stored.encode()) <= 1024
+
+
+@pytest.mark.parametrize(
+    ("action", "match"),
+    [
+        (lambda s: s.add_pending(np.zeros((1, 19)), "prior", 0), r"shape \(n, 11\)"),
+        (lambda s: s.add_pending(np.zeros((1, 11)), "prior", 0), "parameter M2 = 0.0"),
+        (lambda s: s.add_pending(points(1), "x" * 33, 0), "longer than 32 bytes"),
+        (lambda s: s.add_pending(points(2), ["prior"], 0), "1 origins for 2 points"),
+        (lambda s: s.record(5, ok(1.0, 1.0)), "unknown point id 5"),
+        (
+            lambda s: s.record(0, ok(1.0, 1.0, features=[1.0])),
+            "1 features, store expects 4",
+        ),
+        (lambda s: s.append_metrics({"x": object()}), "not JSON-able"),
+    ],
+)
+def test_bad_writes_are_refused(tmp_path, action, match):
+    with make_store(tmp_path / "c.h5") as store:
+        store.add_pending(points(1), "prior", 0)
+        with pytest.raises(StoreError, match=match):
+            action(store)
+
+
+def test_reader_cannot_write(tmp_path):
+    make_store(tmp_path / "c.h5").close()
+
+    with (
+        CampaignStore.open(tmp_path / "c.h5") as store,
+        pytest.raises(StoreError, match="read-only"),
+    ):
+        store.add_pending(points(1), "prior", 0)
+
+
+def test_metrics_and_checkpoints(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.append_metrics({"round": 1, "overall": {"mean_abs_error": 3.5}})
+        store.append_metrics(
+            {"round": 2, "value": np.float64(np.nan), "list": np.arange(2)}
+        )
+        store.add_checkpoint(tmp_path / "ckpt" / "round1.pt", 1)
+        store.add_checkpoint("/elsewhere/round4.pt", 4)
+        assert store.current_round == 4
+
+    with CampaignStore.open(path) as store:
+        rows = store.metrics()
+        latest = store.latest_checkpoint()
+        assert store.current_round == 4
+    assert rows[0] == {"round": 1, "overall": {"mean_abs_error": 3.5}}
+    assert np.isnan(rows[1]["value"]) and rows[1]["list"] == [0, 1]
+    assert latest == Path("/elsewhere/round4.pt")
+
+
+def test_checkpoint_inside_store_directory_is_relative(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.add_checkpoint(tmp_path / "ckpt" / "round1.pt", 1)
+    with h5py.File(path, "r", swmr=True) as file:
+        assert file["checkpoint_path"][0] == b"ckpt/round1.pt"
+
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.move(path, moved / "c.h5")
+    with CampaignStore.open(moved / "c.h5") as store:
+        assert store.latest_checkpoint() == moved / "ckpt" / "round1.pt"
+
+
+def test_second_writer_is_refused(tmp_path):
+    path = tmp_path / "c.h5"
+    with (
+        make_store(path),
+        pytest.raises(StoreError, match=r"another writer \(pid \d+\)"),
+    ):
+        CampaignStore.open(path, mode="a")
+    CampaignStore.open(path, mode="a").close()
+
+
+def test_reopen_for_append_continues_ids(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.add_pending(points(3), "prior", 0)
+    with CampaignStore.open(path, mode="a") as store:
+        ids, _ = store.add_pending(points(2, seed=1), "local", 1)
+        store.record(4, ok(1.0, 2.0))
+
+    assert ids.tolist() == [3, 4]
+    with CampaignStore.open(path) as store:
+        assert store.counts()["pending"] == 4 and len(store) == 5
+
+
+# ------------------------------------------------- state machine (hypothesis)
+
+ORIGINS = ["validation", "prior", "density", "local", "uncertainty"]
+REASONS = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=40,
+)
+CHI2 = st.one_of(st.floats(0.0, 100.0), st.just(float("nan")))
+
+
+class StoreMachine(RuleBasedStateMachine):
+    """The store against a list of dicts, across close and reopen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory = Path(tempfile.mkdtemp(prefix="store-machine-"))
+        self.path = self.directory / "m.h5"
+        self.store = make_store(self.path)
+        self.model: list[dict] = []
+        self.metric_rows: list[dict] = []
+
+    @rule(
+        n=st.integers(1, 6),
+        origin=st.sampled_from(ORIGINS),
+        round_=st.integers(0, 50),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def add_pending(self, n, origin, round_, seed):
+        X = points(n, seed)
+        ids, _ = self.store.add_pending(X, origin, round_)
+
+        assert ids.tolist() == list(range(len(self.model), len(self.model) + n))
+        for x in X:
+            self.model.append(
+                dict(x=x, origin=origin, round=round_, status="pending", attempts=0,
+                     reason="", chi2=[np.nan, np.nan], f=None)
+            )  # fmt: skip
+
+    @precondition(lambda self: self.model)
+    @rule(
+        data=st.data(),
+        status=st.sampled_from(["ok", "rejected", "failed"]),
+        chi2=st.tuples(CHI2, CHI2),
+        reason=REASONS,
+        attempts=st.integers(1, 4),
+        with_features=st.booleans(),
+    )
+    def record(self, data, status, chi2, reason, attempts, with_features):
+        i = data.draw(st.integers(0, len(self.model) - 1), label="id")
+        features = [float(i), chi2[0], 1.0, 2.0] if with_features else None
+        result = SimulationResult(
+            status, reason=reason, chi2={8: chi2[0], 13: chi2[1]}, features=features
+        )
+
+        self.store.record(i, result, attempts=attempts)
+
+        self.model[i].update(
+            status=status, attempts=attempts, reason=reason, chi2=list(chi2), f=features
+        )
+
+    @rule(value=st.floats(allow_nan=False, allow_infinity=False))
+    def append_metrics(self, value):
+        row = {"round": len(self.metric_rows), "value": value}
+        self.store.append_metrics(row)
+        self.metric_rows.append(row)
+
+    @rule()
+    def reopen(self):
+        self.store.close()
+        self.compare(CampaignStore.open(self.path, mode="r"))
+        self.store = CampaignStore.open(self.path, mode="a")
+
+    @invariant()
+    def counts_agree(self):
+        expected = {s: 0 for s in ("pending", "ok", "rejected", "failed")}
+        for row in self.model:
+            expected[row["status"]] += 1
+        assert self.store.counts() == expected
+
+    def compare(self, reader: CampaignStore) -> None:
+        with reader:
+            table = reader.table()
+            metrics = reader.metrics()
+        n = len(self.model)
+        assert metrics == self.metric_rows
+        np.testing.assert_array_equal(table["id"], np.arange(n))
+        np.testing.assert_array_equal(table["seed"], derive_seeds(5, np.arange(n)))
+        for i, row in enumerate(self.model):
+            np.testing.assert_array_equal(table["parameters"][i], row["x"])
+            assert table["origin"][i] == row["origin"]
+            assert table["round"][i] == row["round"]
+            assert table["status"][i] == row["status"]
+            assert table["attempts"][i] == row["attempts"]
+            assert table["reason"][i] == row["reason"]
+            np.testing.assert_array_equal(table["chi2"][i], row["chi2"])
+            expected_f = row["f"] if row["f"] is not None else [np.nan] * 4
+            np.testing.assert_array_equal(table["features"][i], expected_f)
+
+    def teardown(self):
+        self.store.close()
+        try:
+            self.compare(CampaignStore.open(self.path, mode="r"))
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+TestStoreMachine = StoreMachine.TestCase
+TestStoreMachine.settings = settings(
+    max_examples=10,
+    stateful_step_count=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+# ------------------------------------------------------------------- volume
+
+
+@pytest.mark.parametrize(
+    "n_points",
+    [
+        pytest.param(1_000, id="1e3"),
+        pytest.param(100_000, id="1e5", marks=pytest.mark.slow),
+    ],
+)
+def test_many_points_in_batches_survive_reopen(tmp_path, n_points):
+    path = tmp_path / "big.h5"
+    X = points(n_points, seed=3)
+    with make_store(path) as store:
+        for start in range(0, n_points, 100):
+            store.add_pending(X[start : start + 100], "prior", start // 100)
+        for i in range(n_points):
+            store.record(i, ok(float(i % 100), float(i % 97), features=[i, 0, 0, 0]))
+
+    with CampaignStore.open(path) as store:
+        table = store.table()
+        assert store.counts() == {
+            "pending": 0,
+            "ok": n_points,
+            "rejected": 0,
+            "failed": 0,
+        }
+    ids = np.arange(n_points)
+    np.testing.assert_array_equal(table["id"], ids)
+    np.testing.assert_array_equal(table["parameters"], X)
+    np.testing.assert_array_equal(table["chi2"][:, 0], ids % 100)
+    np.testing.assert_array_equal(table["chi2"][:, 1], ids % 97)
+    np.testing.assert_array_equal(table["features"][:, 0], ids)
+    np.testing.assert_array_equal(table["round"], ids // 100)
+
+
+# ------------------------------------------------------ real processes
+
+
+def start_writer(
+    path: Path, n_points: int, batch: int, *, stdout: int = subprocess.DEVNULL
+) -> subprocess.Popen:
+    """The writer of tests/store_writer.py in its own process; stderr to a file."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    command = [sys.executable, "-m", "tests.store_writer", str(path)]
+    with path.with_suffix(".stderr").open("w") as stderr:
+        return subprocess.Popen(
+            [*command, str(n_points), str(batch)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+        )
+
+
+def writer_errors(path: Path) -> str:
+    return path.with_suffix(".stderr").read_text()
+
+
+def check_whole_rows(table: dict, X: np.ndarray) -> int:
+    """Assert that every visible row is complete; return the number of ok rows."""
+    ids = table["id"]
+    np.testing.assert_array_equal(ids, np.arange(ids.size))
+    np.testing.assert_array_equal(table["parameters"], X[: ids.size])
+    assert set(table["status"].tolist()) <= {"pending", "ok"}
+    done = table["status"] == "ok"
+    # result_for() in tests/store_writer.py: every number derives from the id.
+    for point_id in ids[done][:: max(1, int(done.sum()) // 20)]:
+        expected = result_for(int(point_id))
+        assert table["chi2"][point_id, 0] == expected.chi2[13]
+        np.testing.assert_array_equal(table["features"][point_id], expected.features)
+    done_ids = ids[done].astype(float)
+    np.testing.assert_array_equal(table["chi2"][done, 0], done_ids % 100 + 0.5)
+    np.testing.assert_array_equal(
+        table["features"][done],
+        done_ids[:, None] + np.arange(table["features"].shape[1]),
+    )
+    np.testing.assert_array_equal(table["masses"][done, 0], done_ids)
+    np.testing.assert_array_equal(
+        table["chi2_analysis"][13][done], np.stack([done_ids, -done_ids], axis=1)
+    )
+    assert np.isnan(table["chi2"][~done]).all()
+    return int(done.sum())
+
+
+def wait_for_file(path: Path, writer: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert writer.poll() is None, writer_errors(path)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_reader_process_sees_whole_rows_while_writer_appends(tmp_path):
+    path = tmp_path / "live.h5"
+    n_points = 1000
+    X = expected_points(n_points)
+    writer = start_writer(path, n_points, 50)
+    polls, seen, last_ok = 0, set(), 0
+    try:
+        wait_for_file(path, writer)
+        reader = CampaignStore.open(path)
+        while writer.poll() is None:
+            n_ok = check_whole_rows(reader.table(), X)
+            assert n_ok >= last_ok
+            last_ok, polls = n_ok, polls + 1
+            seen.add(n_ok)
+            time.sleep(0.02)  # leave the shared cores to the writer
+            if polls % 5 == 0:  # a fresh reader now and then
+                reader.close()
+                reader = CampaignStore.open(path)
+        reader.close()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert writer.returncode == 0, writer_errors(path)
+    assert len(seen) >= 3  # the reader did watch the store grow
+    with CampaignStore.open(path) as reader:
+        assert check_whole_rows(reader.table(), X) == n_points
+
+
+def test_kill_minus_nine_loses_nothing_that_returned(tmp_path, caplog):
+    path = tmp_path / "killed.h5"
+    X = expected_points(100_000)
+    writer = start_writer(path, 100_000, 100, stdout=subprocess.PIPE)
+    returned: list[int] = []
+    try:
+        for line in writer.stdout:
+            if line.startswith("recorded"):
+                returned.append(int(line.split()[1]))
+            if len(returned) >= 400:
+                break
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+        rest = writer.stdout.read()
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+    returned += [
+        int(line.split()[1])
+        for line in rest.splitlines()
+        if line.startswith("recorded")
+    ]
+
+    with CampaignStore.open(path) as reader:  # readers open a killed store as it is
+        check_whole_rows(reader.table(), X)
+    with caplog.at_level(logging.WARNING, logger="scynet_al.store"):
+        store = CampaignStore.open(path, mode="a")
+    with store:
+        table = store.table()
+        ids, _ = store.add_pending(X[-1:], "prior", 999)
+        store.record(int(ids[0]), SimulationResult.failed("after recovery"))
+
+    assert "did not close the store" in caplog.text
+    ok_ids = set(table["id"][table["status"] == "ok"].tolist())
+    assert set(returned) <= ok_ids
+    assert check_whole_rows(table, X) == len(ok_ids)
+    with CampaignStore.open(path) as reader:
+        assert reader.counts()["failed"] == 1
+    assert not list(tmp_path.glob(".*recovering*"))
+
+
+def test_two_readers_in_one_process_share_a_handle(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.add_pending(points(3), "prior", 0)
+
+    first = CampaignStore.open(path)
+    with CampaignStore.open(path) as second:
+        assert second.counts()["pending"] == 3
+    assert first.counts()["pending"] == 3  # closing the second left the first usable
+    first.close()
