@@ -256,3 +256,37 @@ def test_stop_rule_needs_every_energy():
     assert _stop_rule_holds({"8": met, "13": met}, 1.0, 20)
     assert not _stop_rule_holds({"8": met, "13": unmet}, 1.0, 20)
     assert not _stop_rule_holds({"8": met, "13": {"ensemble": None}}, 1.0, 20)
+
+
+@pytest.mark.parametrize(
+    ("simulator", "message"),
+    [
+        (
+            {"backend": "spheno", "settings": {"spheno_binary": "/nonexistent/SPheno"}},
+            "SPheno binary",
+        ),
+        ({"backend": "builtin", "settings": {"no_such_setting": 1}}, "no_such_setting"),
+        ({"backend": "nobody"}, "simulator.backend"),
+        (
+            {"backend": "spheno", "settings": {"spheno_binary": "/bin/true"}},
+            "labels only []",
+        ),
+    ],
+)
+def test_misconfigured_backend_stops_before_the_store(
+    tmp_path, capsys, simulator, message
+):
+    from scynet_al.cli import main
+
+    config = tmp_path / "c.yaml"
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    data["simulator"] = simulator
+    config.write_text(yaml.safe_dump(data))
+    store = tmp_path / "c.h5"
+
+    code = main(["run", str(config), "--store", str(store)])
+
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not store.exists()
+    assert list(tmp_path.iterdir()) == [config]
