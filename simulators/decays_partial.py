@@ -41,6 +41,8 @@ CF = 4.0 / 3.0
 #: Colour factor of a gluino decaying into quark + squark (Tr(T^a T^a) / 8).
 GLUINO_COLOUR = 0.5
 NEUTRAL_HIGGS = (25, 35, 36)
+#: Fermions whose Higgs couplings are kept (the others are below 1e-4 relative).
+HIGGS_FERMIONS = (6, 5, 4, 3, 15, 13)
 
 
 def sfermion_channels(cp: Couplings, fermion: int, i: int) -> Channels:
@@ -246,20 +248,25 @@ def _higgs_to_vv(cp: Couplings, m: float, mv: float, delta: float) -> float:
     )
 
 
+def higgs_fermion_couplings(cp: Couplings, pdg: int, f: int) -> tuple[float, float]:
+    """``(a, b)`` of a neutral Higgs (25, 35, 36) to ``f fbar`` (a = -b for A)."""
+    up = FERMION_QUANTUM_NUMBERS[f][0] > 0
+    factors = {
+        25: (cp.cos_alpha, -cp.sin_alpha),
+        35: (cp.sin_alpha, cp.cos_alpha),
+        36: (cp.cos_beta, cp.sin_beta),
+    }
+    y = cp.yukawa[f] * factors[pdg][0 if up else 1] / SQRT2
+    return y, (-y if pdg == 36 else y)
+
+
 def _neutral_higgs_to_fermions(cp: Couplings, pdg: int, m: float) -> Channels:
     """H or A -> f fbar for the charged SM fermions with sizeable Yukawas."""
     out: Channels = []
-    for f in (6, 5, 4, 3, 15, 13):
-        t3, _, colour = FERMION_QUANTUM_NUMBERS[f]
-        up = t3 > 0
-        if pdg == 35:
-            factor = cp.sin_alpha if up else cp.cos_alpha
-        else:
-            factor = cp.cos_beta if up else cp.sin_beta
-        y = cp.yukawa[f] * factor / SQRT2
-        b = -y if pdg == 36 else y
-        m_f = cp.mass(f)
-        out.append((w.scalar_to_fermions(m, m_f, m_f, y, b, colour), (f, -f)))
+    for f in HIGGS_FERMIONS:
+        a, b = higgs_fermion_couplings(cp, pdg, f)
+        m_f, colour = cp.mass(f), FERMION_QUANTUM_NUMBERS[f][2]
+        out.append((w.scalar_to_fermions(m, m_f, m_f, a, b, colour), (f, -f)))
     return out
 
 

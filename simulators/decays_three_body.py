@@ -8,8 +8,9 @@ Approximations (stated once, used throughout):
   interference between the two mass states of one squark flavour is kept, and all
   quark masses (top included) enter the kinematics and the chirality-flip terms.
 - Neutralino and chargino -> chi f f': off-shell W or Z (factorised, exact for
-  massless fermions) plus sfermion exchange (as for the gluino), added without their
-  mutual interference. Off-shell Higgs exchange is neglected.
+  massless fermions), sfermion exchange (as for the gluino) and, for neutralinos,
+  off-shell h, H and A exchange, added without their mutual interference.
+  Charged-Higgs exchange in chargino decays is neglected.
 - Chargino - neutralino splittings below 1.5 GeV: the quark channels are replaced by
   chi+ -> chi0 pi+ (Chen, Drees, Gunion, Phys. Rev. D55 (1997) 330); a splitting
   below the one-loop wino value (tree-level degeneracy) is raised to that value.
@@ -36,16 +37,27 @@ from simulators.decays_couplings import (
     chargino_sfermion,
     chargino_z,
     gluino_sfermion,
+    neutralino_higgs,
     neutralino_sfermion,
     neutralino_w,
     neutralino_z,
 )
-from simulators.decays_partial import GLUINO_COLOUR, Channels
+from simulators.decays_partial import (
+    GLUINO_COLOUR,
+    HIGGS_FERMIONS,
+    NEUTRAL_HIGGS,
+    Channels,
+    higgs_fermion_couplings,
+)
 
 #: Total widths (GeV) of W, Z and top used in off-shell propagators (PDG 2022).
 WIDTH_W_GEV = 2.085
 WIDTH_Z_GEV = 2.4952
 WIDTH_TOP_GEV = 1.42
+#: Widths used in off-shell Higgs propagators: h (SM, 4.1 MeV) and, for H and A, a
+#: nominal 1 % of the mass (the propagators are far off shell where they are used).
+WIDTH_H_GEV = 0.0041
+HEAVY_HIGGS_WIDTH_FRACTION = 0.01
 #: Fermi constant (GeV^-2), pion decay constant (GeV, f_pi = 130 MeV convention),
 #: charged pion mass (GeV) and |V_ud| (PDG 2022).
 G_FERMI = 1.1663788e-5
@@ -157,6 +169,8 @@ def neutralino_three_body(cp: Couplings, k: int) -> Channels:
                 m, mj, zl[k, j], zr[k, j], cp.m_z, WIDTH_Z_GEV, (mf, mf, cl, cr, colour)
             )
             width += 2.0 * _sfermion_exchange_neutral(cp, f, k, j)
+            if f in HIGGS_FERMIONS:
+                width += _higgs_exchange_neutral(cp, f, k, j)
             out.append((width, (NEUTRALINOS[j], f, -f)))
     wl, wr = neutralino_w(cp)
     for j, pdg in enumerate(CHARGINOS):
@@ -166,6 +180,46 @@ def neutralino_three_body(cp: Couplings, k: int) -> Channels:
             width = _neutralino_to_chargino_ff(cp, k, j, up, down, (wl[k, j], wr[k, j]))
             out += [(width, (pdg, down, -up)), (width, (-pdg, -down, up))]
     return out
+
+
+def _higgs_exchange_neutral(cp: Couplings, f: int, k: int, j: int) -> float:
+    """chi0_k -> chi0_j f fbar through off-shell h, H and A (no interference).
+
+    A scalar propagator carries no spin, so ``dGamma/dq^2 = Gamma(chi0_k -> chi0_j
+    phi(q)) sqrt(q^2) Gamma(phi(q) -> f fbar) / (pi |q^2 - m_phi^2 + i m Gamma|^2)``
+    is exact for each Higgs boson.
+    """
+    m, mj, mf = cp.m_neutralino[k], cp.m_neutralino[j], cp.mass(f)
+    colour = FERMION_QUANTUM_NUMBERS[f][2]
+    lo, hi = (2 * mf) ** 2, (abs(m) - abs(mj)) ** 2
+    if hi <= lo:
+        return 0.0
+    total = 0.0
+    for pdg in NEUTRAL_HIGGS:
+        m_phi = cp.mass(pdg)
+        width_phi = WIDTH_H_GEV if pdg == 25 else HEAVY_HIGGS_WIDTH_FRACTION * m_phi
+        C = neutralino_higgs(cp)[pdg][k, j]
+        sign = -1.0 if pdg == 36 else 1.0
+        a, b = higgs_fermion_couplings(cp, pdg, f)
+        q2, wq = w._nodes_mapped(lo, hi, m_phi, width_phi)
+        q = np.sqrt(q2)
+        lam = np.clip(
+            (m * m - (abs(mj) + q) ** 2) * (m * m - (abs(mj) - q) ** 2), 0, None
+        )
+        amp = C * C * ((1 + sign**2) * (m * m + mj * mj - q2) + 4 * sign * m * mj)
+        produce = (
+            np.sqrt(lam) / (2 * abs(m)) * np.clip(amp, 0, None) / (16 * np.pi * m * m)
+        )
+        amp = (a * a + b * b) * (q2 - 2 * mf * mf) - 4 * a * b * mf * mf
+        decay = (
+            colour
+            * w._momentum_array(q, mf, mf)
+            * np.clip(amp, 0, None)
+            / (8 * np.pi * q2)
+        )
+        shape = q / (np.pi * ((q2 - m_phi**2) ** 2 + (m_phi * width_phi) ** 2))
+        total += float(np.sum(wq * produce * decay * shape))
+    return total
 
 
 def _sfermion_exchange_neutral(cp: Couplings, f: int, k: int, j: int) -> float:
