@@ -34,7 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     verb = _find_verb(argv)
     command = load_command(verb) if verb is not None else None
     parser = build_parser(verb, command)
-    args = parser.parse_args(argv)
+    if verb is not None and command is None:
+        args, _ = parser.parse_known_args(argv)  # whatever the future verb will take
+    else:
+        args = parser.parse_args(argv)
     if args.verb is None:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
@@ -71,9 +74,7 @@ def build_parser(
         )
         if name != verb:
             continue
-        if command is None:
-            sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        else:
+        if command is not None:
             command.add_arguments(sub)
     return parser
 

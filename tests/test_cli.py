@@ -1,0 +1,223 @@
+"""Tests of the ``scynet-al`` command line: verbs, logging and error reporting."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sampler.errors import SpaceError
+from sampler.space import pmssm11
+from scynet_al import cli, commands
+from scynet_al.errors import ConfigError
+from scynet_al.logs import configure_logging, log_level
+from scynet_al.store import CampaignStore
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ALL_VERBS = ["run", "resume", "status", "plot", "predict", "export", "simulate"]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Undo the CLI's logging set-up after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    for name in ("scynet_al", "sampler", "simulators"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.captureWarnings(False)
+
+
+@pytest.fixture
+def ghost(monkeypatch):
+    """A verb ``ghost`` whose module raises what the test puts in ``ghost.error``."""
+    module = types.ModuleType("scynet_al.commands.ghost")
+    module.error = None
+
+    def add_arguments(parser):
+        parser.add_argument("value")
+
+    def main(args):
+        if module.error is not None:
+            raise module.error
+        print(f"ghost {args.value}")
+        return 0
+
+    module.add_arguments, module.main = add_arguments, main
+    monkeypatch.setitem(commands.VERBS, "ghost", "a verb for tests")
+    monkeypatch.setitem(sys.modules, "scynet_al.commands.ghost", module)
+    return module
+
+
+def test_help_lists_every_verb_without_torch_or_dask():
+    code = (
+        "import sys\nfrom scynet_al.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as exc:\n    assert exc.code == 0\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'dask', 'distributed'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    for verb in ALL_VERBS:
+        assert f"    {verb} " in done.stdout
+    assert done.stdout.strip().endswith("[]")
+
+
+def test_console_script_help():
+    done = subprocess.run(
+        ["scynet-al", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert done.returncode == 0
+    assert "status" in done.stdout
+
+
+def test_registry_holds_the_project_verbs():
+    assert list(commands.VERBS) == ALL_VERBS
+
+
+def test_missing_verb_module_answers_not_yet_available(monkeypatch, capsys):
+    monkeypatch.setitem(commands.VERBS, "nothing", "a verb without a module")
+
+    code = cli.main(["nothing", "--some", "args"])
+
+    assert code == 2
+    assert (
+        capsys.readouterr().err
+        == "scynet-al nothing: not yet available in this version\n"
+    )
+
+
+def test_verb_runs_with_its_arguments(ghost, capsys):
+    assert cli.main(["ghost", "hello"]) == 0
+    assert capsys.readouterr().out == "ghost hello\n"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigError(
+            "c.yaml: campaign.seed = -1: Input should be greater than or equal to 0"
+        ),
+        SpaceError(
+            "point 0: parameter M3 = 0.0 lies outside [-4000, -400] ∪ [400, 4000]"
+        ),
+        ConfigError("a message\nover two lines"),
+    ],
+)
+def test_user_errors_give_one_line_and_exit_2(ghost, capsys, error):
+    ghost.error = error
+
+    code = cli.main(["ghost", "x"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("scynet-al ghost: error: ")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_bugs_keep_their_traceback(ghost):
+    ghost.error = RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["ghost", "x"])
+
+
+def test_no_verb_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    assert "VERB" in capsys.readouterr().err
+
+
+def test_unknown_verb_is_a_usage_error():
+    with pytest.raises(SystemExit) as info:
+        cli.main(["frobnicate"])
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        (["ghost", "x"], logging.INFO),
+        (["-v", "ghost", "x"], logging.DEBUG),
+        (["ghost", "x", "-v"], logging.DEBUG),
+        (["--log-level", "warning", "ghost", "x"], logging.WARNING),
+        (["ghost", "--log-level", "ERROR", "x"], logging.ERROR),
+    ],
+)
+def test_logging_options_before_or_after_the_verb(ghost, argv, level):
+    assert cli.main(argv) == 0
+    assert logging.getLogger("scynet_al").level == level
+
+
+def test_bad_log_level_is_a_usage_error(ghost):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--log-level", "LOUD", "ghost", "x"])
+    assert info.value.code == 2
+
+
+def test_configure_logging_twice_keeps_one_handler():
+    configure_logging(logging.INFO)
+    configure_logging(logging.DEBUG)
+
+    ours = [
+        h for h in logging.getLogger().handlers if getattr(h, "_scynet_al_cli", False)
+    ]
+    assert len(ours) == 1
+
+
+def test_log_level_choice():
+    assert log_level() == logging.INFO
+    assert log_level(verbose=2) == logging.DEBUG
+    assert log_level(verbose=1, level="error") == logging.ERROR
+    with pytest.raises(ValueError, match="unknown log level"):
+        log_level(level="chatty")
+
+
+def test_broken_config_leaves_an_existing_store_untouched(tmp_path, capsys):
+    store_path = tmp_path / "campaign.h5"
+    with CampaignStore.create(
+        store_path,
+        config_text="x: 1\n",
+        space=pmssm11(),
+        energies=[13],
+        analyses={13: ["a"]},
+    ) as store:
+        store.add_pending(pmssm11().from_unit(np.full((2, 11), 0.5)), "prior", 0)
+    before = (store_path.read_bytes(), store_path.stat().st_mtime_ns)
+    broken = REPO_ROOT / "tests" / "data" / "configs" / "broken.yaml"
+
+    code = cli.main(["run", str(broken), "--store", str(store_path)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    if commands.load_command("run") is not None:
+        assert f"{broken}: campaign.budget.max_points = -400" in err
+    assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
+
+
+def test_broken_config_creates_no_store(tmp_path, capsys):
+    store_path = tmp_path / "new.h5"
+    broken = REPO_ROOT / "tests" / "data" / "configs" / "unknown_key.yaml"
+
+    assert cli.main(["run", str(broken), "--store", str(store_path)]) == 2
+    assert (
+        "campaign.sed" in capsys.readouterr().err
+        or commands.load_command("run") is None
+    )
+    assert not store_path.exists()
