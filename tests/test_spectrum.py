@@ -11,6 +11,7 @@ from scipy.integrate import quad
 
 from sampler.space import PMSSM11_NAMES, PMSSM19_NAMES, pmssm11, pmssm19
 from simulators import spectrum as spec
+from simulators.slha import read_spectrum
 from simulators.spectrum import (
     MODEL_PARAMETERS,
     SpectrumError,
@@ -19,7 +20,6 @@ from simulators.spectrum import (
     key_masses,
     neutralino_mixing,
 )
-from simulators.slha import read_spectrum
 from tests.spheno_fixtures import fixtures_dir, point, spheno_masses, valid_names
 
 #: States compared with SPheno, by name: gluino, first-generation squarks,
