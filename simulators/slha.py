@@ -85,7 +85,8 @@ def read_spectrum(path: str | Path) -> Spectrum:
         path: The SLHA file.
 
     Returns:
-        The spectrum with ``source="spheno"``; ``low_energy`` carries the
+        The spectrum; ``source`` is ``"spheno"`` or ``"builtin"`` by the program
+        named in SPINFO 1 (``"slha"`` otherwise); ``low_energy`` carries the
         SPhenoLowEnergy entries of :data:`LOW_ENERGY_ENTRIES` and ``m_W`` (GeV,
         from MASS 24) when present.
 
@@ -112,7 +113,7 @@ def read_spectrum(path: str | Path) -> Spectrum:
         couplings=_couplings(blocks, path),
         tachyons=[],
         low_energy=_low_energy(blocks, masses),
-        source="spheno",
+        source=_source(blocks),
     )
     logger.debug("read spectrum from %s", path)
     return spectrum
@@ -194,6 +195,13 @@ def _alpha(blocks: Mapping[str, Any], path: str | Path) -> float:
     return float(values[0])
 
 
+def _source(blocks: Mapping[str, Any]) -> str:
+    """``spheno`` or ``builtin`` from SPINFO 1 (the program), else ``slha``."""
+    spinfo = blocks.get("SPINFO")
+    program = str(spinfo[1]).lower() if spinfo is not None and 1 in spinfo else ""
+    return {"spheno": "spheno", "scynet-al": "builtin"}.get(program, "slha")
+
+
 def _parameters(blocks: Mapping[str, Any]) -> dict[str, float]:
     extpar = blocks.get("EXTPAR")
     if extpar is None:
@@ -249,6 +257,7 @@ def write_card(path: str | Path, spectrum: Spectrum, decays: DecayTable) -> Path
     soft = _soft_of(spectrum)
     parts = [
         "# SUSY Les Houches Accord 2 spectrum and decays written by scynet-al\n",
+        f"BLOCK SPINFO   # program\n     1   {_PROGRAM.get(spectrum.source, 'unknown')}\n",
         _block_text("MODSEL", {1: 0}, "general MSSM"),
         _block_text("SMINPUTS", SM_INPUTS, "Standard Model inputs"),
         _block_text("MINPAR", {3: spectrum.tan_beta}, "tan beta"),
@@ -276,6 +285,9 @@ def write_card(path: str | Path, spectrum: Spectrum, decays: DecayTable) -> Path
         raise SLHAError(f"cannot write SLHA card {path}: {exc}") from exc
     logger.debug("wrote SLHA card %s", path)
     return path
+
+
+_PROGRAM = {"builtin": "scynet-al", "spheno": "SPheno"}
 
 
 def _soft_of(spectrum: Spectrum) -> dict[str, float]:

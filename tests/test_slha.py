@@ -118,6 +118,7 @@ def test_written_card_round_trips(tmp_path: Path, light_gluino_spc: Path) -> Non
     assert doc.blocks["MASS"][1000025] < 0.0
     assert doc.decays[1000021].totalwidth == pytest.approx(3.72181613e-03)
     again = read_spectrum(card)
+    assert again.source == "builtin"
     assert np.allclose(again.N, built.N) and again.alpha == pytest.approx(built.alpha)
     assert again.parameters["mQ12"] == 2500.0
 
