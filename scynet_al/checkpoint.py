@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ def load(path: str | os.PathLike) -> tuple[Ensemble, dict[str, Any]]:
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise ModelError(f"cannot read checkpoint {path}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ModelError(f"{path} is not a scynet-al checkpoint")
