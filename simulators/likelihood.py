@@ -16,17 +16,17 @@ The global fit needs no numerics. For ``N_S > 0`` and ``N_E > 0`` the free ``μ`
 background alone exceeds the observation), which maximises every factor at once, so
 ``L_G = Poisson(N_E | N_E) · N(0)²``. For ``N_E = 0`` the Poisson factor ``e^{−λ}`` grows
 as ``λ`` falls and the fit stops at ``λ = 0`` (a Poisson mean cannot be negative), so
-``L_G = N(0)²``. With ``r = λ / N_E − 1`` both cases give
+``L_G = N(0)²``. With ``r = λ / N_E − 1`` the two cases give
 
     q = 2 · min_ν [ N_E · (r − ln(1 + r)) + ½ (ν_S² + ν_SM²) ]     (N_E > 0)
     q = 2 · min_ν [ λ + ½ (ν_S² + ν_SM²) ]                           (N_E = 0)
 
 The two-dimensional minimum over ``(ν_S, ν_SM)`` is found by a damped Newton
 iteration that runs on whole arrays at once. The objective is not convex everywhere:
-its Hessian is ``1 + diag(a² x, c² y) − ρ·(a, −c)(a, −c)ᵀ`` plus a term that vanishes
-at ``λ = N_E`` (``x``, ``y`` the signal and background terms of ``λ``, ``a = σ_S / N_S``,
-``c = σ_SM / N_SM``, ``ρ = N_E x y / λ²``), which can lose positivity far from the
-minimum when both uncertainties are large. The iteration therefore shifts the Hessian
+its Hessian is ``1 + diag(a² x, c² y) − ρ·(a, −c)(a, −c)ᵀ`` (``x``, ``y`` the signal
+and background terms of ``λ``, ``a = σ_S / N_S``, ``c = σ_SM / N_SM``,
+``ρ = N_E x y / λ²``), which can lose positivity where ``λ < N_E`` when both
+uncertainties are large. The iteration therefore shifts the Hessian
 to keep it positive definite and backtracks until the objective decreases. At every
 stationary point ``ν_S = −a x k`` and ``ν_SM = −c y k`` with ``k = 1 − N_E / λ``, so
 both nuisances move the expectation towards the observation. Without an excess
