@@ -240,19 +240,40 @@ def _yukawas(spectrum: Spectrum, cp: Couplings) -> dict[int, float]:
 def _families(
     spectrum: Spectrum, masses: dict[int, float]
 ) -> dict[int, SfermionFamily]:
-    """Sfermion families with their (L, R) composition; third generation mixes."""
+    """Sfermion families with their (L, R) composition; third generation mixes.
+
+    Selectrons and smuons get the left-right mixing ``m_l (A_l - mu tan(beta))``
+    with ``A_l = 0`` (the pMSSM has trilinears for the third generation only),
+    which matters for smuons at large ``mu tan(beta)``; the first two squark
+    generations are taken unmixed.
+    """
     mixing = {6: spectrum.stop_mix, 5: spectrum.sbottom_mix, 15: spectrum.stau_mix}
     families = {}
     for fermion, pdgs in SFERMIONS.items():
+        m = np.array([abs(masses.get(p, 1e9)) for p in pdgs])
         if fermion in mixing:
             R = np.asarray(mixing[fermion], dtype=float)
+        elif fermion in (11, 13):
+            x_lr = -YUKAWA_MASSES_GEV[fermion] * spectrum.mu * spectrum.tan_beta
+            R = _mixing_from_masses(m[0], m[1], x_lr)
         elif len(pdgs) == 2:
             R = np.eye(2)
         else:
             R = np.array([[1.0, 0.0]])
-        m = np.array([abs(masses.get(p, 1e9)) for p in pdgs])
         families[fermion] = SfermionFamily(fermion, pdgs, m, R)
     return families
+
+
+def _mixing_from_masses(m1: float, m2: float, x_lr: float) -> np.ndarray:
+    """Rotation with mass eigenvalues m1 (L-like), m2 and off-diagonal ``x_lr``.
+
+    ``R^T diag(m1^2, m2^2) R`` has off-diagonal ``sin(t) cos(t) (m1^2 - m2^2)``;
+    a splitting too small for ``x_lr`` gives maximal mixing.
+    """
+    split = m1 * m1 - m2 * m2
+    sin_2t = np.clip(2.0 * x_lr / split, -1.0, 1.0) if split != 0 else np.sign(x_lr)
+    t = 0.5 * np.arcsin(sin_2t)
+    return np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
 
 
 @_cached
@@ -396,12 +417,11 @@ def sfermion_higgs(cp: Couplings, fermion: int) -> dict[int, np.ndarray]:
     mixing, which gives the trilinear A_f without needing the input parameters.
 
     Returns:
-        PDG (25, 35, 36) -> ``(2, 2)`` matrix ``G`` with ``L = -phi f~_i* G_ij f~_j``
-        (for A the modulus of the antisymmetric coupling).
+        PDG (25, 35, 36) -> ``(n, n)`` matrix ``G`` (n mass states) with
+        ``L = -phi f~_i* G_ij f~_j`` (for A the modulus of the antisymmetric
+        coupling).
     """
     fam = cp.families[fermion]
-    if len(fam.pdgs) != 2:
-        return {}
     t3, e, _ = FERMION_QUANTUM_NUMBERS[fermion]
     up = t3 > 0
     y = cp.yukawa[fermion]
@@ -429,7 +449,62 @@ def sfermion_higgs(cp: Couplings, fermion: int) -> dict[int, np.ndarray]:
                 if up
                 else y * (a_f * xd + cp.mu * xu) / SQRT2
             )
-            out[pdg] = np.abs(c_a) * np.array([[0.0, 1.0], [1.0, 0.0]])
+            n = len(fam.pdgs)
+            out[pdg] = np.abs(c_a) * (np.ones((n, n)) - np.eye(n))
         else:
             out[pdg] = R @ (xd * blocks["d"] + xu * blocks["u"]) @ R.T
     return out
+
+
+def _trilinear(cp: Couplings, fermion: int) -> float:
+    """A_f (GeV) reconstructed from the sfermion masses and mixing."""
+    fam = cp.families[fermion]
+    up = FERMION_QUANTUM_NUMBERS[fermion][0] > 0
+    v_f, v_o = (cp.sin_beta, cp.cos_beta) if up else (cp.cos_beta, cp.sin_beta)
+    m_lr = float(np.sum(fam.masses**2 * fam.R[:, 0] * fam.R[:, 1]))
+    y = max(cp.yukawa[fermion], 1e-12)
+    return (SQRT2 * m_lr / y + cp.mu * cp.v * v_o) / (cp.v * v_f)
+
+
+@_cached
+def sfermion_charged_higgs(cp: Couplings, up: int) -> np.ndarray:
+    """H+ couplings ``G_ij H+ u~_i* d~_j`` (GeV) in the mass bases.
+
+    In the (L, R) bases, with running masses m_u, m_d from the Yukawas (Gunion and
+    Haber, Nucl. Phys. B272 (1986) 1; the same matrix in Bartl et al., Phys. Lett.
+    B402 (1997) 303): ``g / (sqrt 2 m_W)`` times
+    ``[[m_d^2 tb + m_u^2 / tb - m_W^2 sin 2b, m_d (A_d tb + mu)],
+    [m_u (A_u / tb + mu), 2 m_u m_d / sin 2b]]``.
+
+    Returns:
+        Shape ``(n_up_states, n_down_states)``.
+    """
+    down = DOUBLET_PARTNER[up]
+    tb, sb, cb = cp.tan_beta, cp.sin_beta, cp.cos_beta
+    m_u = cp.yukawa[up] * cp.v * sb / SQRT2
+    m_d = cp.yukawa[down] * cp.v * cb / SQRT2
+    s2b = 2 * sb * cb
+    a_d = _trilinear(cp, down) if len(cp.families[down].pdgs) == 2 else 0.0
+    G = np.array(
+        [
+            [m_d**2 * tb + m_u**2 / tb - cp.m_w**2 * s2b, m_d * (a_d * tb + cp.mu)],
+            [
+                m_u * (_trilinear(cp, up) / tb + cp.mu) if m_u > 0 else 0.0,
+                2 * m_u * m_d / s2b,
+            ],
+        ]
+    )
+    G *= cp.g / (SQRT2 * cp.m_w)
+    R_u, R_d = cp.families[up].R, cp.families[down].R
+    return R_u @ G[: R_u.shape[1], :] @ R_d.T
+
+
+def heavy_higgs_to_light_pair(cp: Couplings) -> float:
+    """Tree-level H h h coupling (GeV), Gunion and Haber, Nucl. Phys. B272 (1986) 1.
+
+    ``g_Hhh = -(g m_Z / (2 cos(theta_W))) [2 sin(2a) sin(b + a) - cos(2a) cos(b + a)]``.
+    """
+    sa, ca, sb, cb = cp.sin_alpha, cp.cos_alpha, cp.sin_beta, cp.cos_beta
+    s2a, c2a = 2 * sa * ca, ca * ca - sa * sa
+    s_ba, c_ba = sb * ca + cb * sa, cb * ca - sb * sa
+    return -cp.g * cp.m_z / (2 * np.sqrt(1 - cp.sw2)) * (2 * s2a * s_ba - c2a * c_ba)

@@ -5,8 +5,8 @@ the particle (not its charge conjugate). Couplings come from ``decays_couplings`
 the width formulas from ``decays_widths``. Channels that are kinematically closed or
 have a vanishing coupling are left out.
 
-Not included: sfermion -> sfermion + charged Higgs, heavy Higgs -> sfermion pairs,
-H -> h h, loop-induced channels (g~ -> g chi0, H/A -> g g, gamma gamma).
+Not included: loop-induced channels (g~ -> g chi0, H/A -> g g, gamma gamma) and
+heavy Higgs decays into other Higgs bosons except H -> h h, A -> Z h, H+ -> W h.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from simulators.decays_couplings import (
     chargino_sfermion,
     chargino_z,
     gluino_sfermion,
+    heavy_higgs_to_light_pair,
     neutralino_chargino_hplus,
     neutralino_higgs,
     neutralino_sfermion,
     neutralino_w,
     neutralino_z,
+    sfermion_charged_higgs,
     sfermion_higgs,
 )
 
@@ -80,7 +82,7 @@ def _sfermion_to_chargino(cp: Couplings, fermion: int, i: int) -> Channels:
 
 
 def _sfermion_to_sfermion(cp: Couplings, fermion: int, i: int) -> Channels:
-    """f~_2 -> f~_1 Z / h / H / A and f~_i -> f~'_j W."""
+    """f~_2 -> f~_1 Z / h / H / A and f~_i -> f~'_j W / H+-."""
     fam = cp.families[fermion]
     t3 = FERMION_QUANTUM_NUMBERS[fermion][0]
     m = fam.masses[i]
@@ -95,6 +97,11 @@ def _sfermion_to_sfermion(cp: Couplings, fermion: int, i: int) -> Channels:
             out.append((width, (fam.pdgs[0], pdg)))
     partner = cp.families[DOUBLET_PARTNER[fermion]]
     w_pdg = 24 if t3 > 0 else -24
+    G = sfermion_charged_higgs(cp, fermion if t3 > 0 else DOUBLET_PARTNER[fermion])
+    G = G if t3 > 0 else G.T
+    for j, pdg in enumerate(partner.pdgs):
+        width = w.scalar_to_scalars(m, partner.masses[j], cp.mass(37), G[i, j])
+        out.append((width, (pdg, 37 if t3 > 0 else -37)))
     for j, pdg in enumerate(partner.pdgs):
         gw = cp.g / SQRT2 * fam.R[i, 0] * partner.R[j, 0]
         out.append(
@@ -222,10 +229,19 @@ def higgs_channels(cp: Couplings, pdg: int) -> Channels:
     m = cp.mass(pdg)
     out = _neutral_higgs_to_fermions(cp, pdg, m)
     out += _neutral_higgs_to_inos(cp, pdg, m)
+    out += _neutral_higgs_to_sfermions(cp, pdg, m)
     cos_ba = cp.cos_beta * cp.cos_alpha + cp.sin_beta * cp.sin_alpha
     if pdg == 35:
+        g_hhh = heavy_higgs_to_light_pair(cp)
+        width = 0.5 * w.scalar_to_scalars(m, cp.mass(25), cp.mass(25), g_hhh)
+        out.append((width, (25, 25)))
         for v_pdg, mv, delta in ((24, cp.m_w, 2.0), (23, cp.m_z, 1.0)):
-            out.append((cos_ba**2 * _higgs_to_vv(cp, m, mv, delta), (v_pdg, -v_pdg)))
+            out.append(
+                (
+                    cos_ba**2 * _higgs_to_vv(cp, m, mv, delta),
+                    (v_pdg, -v_pdg if v_pdg == 24 else v_pdg),
+                )
+            )
     else:
         gz = cp.g / (2.0 * np.sqrt(1.0 - cp.sw2)) * cos_ba
         out.append((w.scalar_to_scalar_vector(m, cp.mass(25), cp.m_z, gz), (23, 25)))
@@ -267,6 +283,19 @@ def _neutral_higgs_to_fermions(cp: Couplings, pdg: int, m: float) -> Channels:
         a, b = higgs_fermion_couplings(cp, pdg, f)
         m_f, colour = cp.mass(f), FERMION_QUANTUM_NUMBERS[f][2]
         out.append((w.scalar_to_fermions(m, m_f, m_f, a, b, colour), (f, -f)))
+    return out
+
+
+def _neutral_higgs_to_sfermions(cp: Couplings, pdg: int, m: float) -> Channels:
+    """H or A -> f~_i f~_j* for every sfermion family."""
+    out: Channels = []
+    for fermion, fam in cp.families.items():
+        colour = FERMION_QUANTUM_NUMBERS[fermion][2]
+        G = sfermion_higgs(cp, fermion)[pdg]
+        for i, p_i in enumerate(fam.pdgs):
+            for j, p_j in enumerate(fam.pdgs):
+                width = w.scalar_to_scalars(m, fam.masses[i], fam.masses[j], G[i, j])
+                out.append((colour * width, (p_i, -p_j)))
     return out
 
 
@@ -312,4 +341,12 @@ def _charged_higgs_channels(cp: Couplings) -> Channels:
     out.append(
         (w.scalar_to_scalar_vector(m, cp.mass(25), cp.m_w, cp.g / 2 * cos_ba), (24, 25))
     )
+    for up, down in ((2, 1), (4, 3), (6, 5), (12, 11), (14, 13), (16, 15)):
+        colour = FERMION_QUANTUM_NUMBERS[up][2]
+        G = sfermion_charged_higgs(cp, up)
+        ups, downs = cp.families[up], cp.families[down]
+        for i, p_i in enumerate(ups.pdgs):
+            for j, p_j in enumerate(downs.pdgs):
+                width = w.scalar_to_scalars(m, ups.masses[i], downs.masses[j], G[i, j])
+                out.append((colour * width, (p_i, -p_j)))
     return out
