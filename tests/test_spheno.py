@@ -179,10 +179,7 @@ def test_nothing_is_written_outside_the_scratch_directory(
         point("light_gluino"), seed=0, workdir=job
     )
     new = _tree(tmp_path) - before
-    assert new and all(
-        p.parts[:2] == ("job", "spheno") for p in new if len(p.parts) > 1
-    )
-    assert Path("job") in new or all(p.parts[0] == "job" for p in new)
+    assert new and all(p.parts[:2] == ("job", "spheno") for p in new)
     assert list(caller.iterdir()) == []
     assert (tmp_path / "neighbour.txt").read_text() == "untouched"
 
