@@ -306,6 +306,7 @@ def generate(
             luminosity_fb,
             seed=seed * 16 + index,
             settings=settings,
+            deadline=deadline,
         )
         if sample is not None:
             samples.append(sample)

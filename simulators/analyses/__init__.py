@@ -18,6 +18,8 @@ _MODULES = (
     "atlas_conf_2015_067",
     "atlas_1602_09058",
     "cms_pas_sus_15_011",
+    "atlas_1405_7875",
+    "atlas_1502_01518",
 )
 
 #: Analysis name to its definition.

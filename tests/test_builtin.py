@@ -1,0 +1,158 @@
+"""Tests of the builtin backend: contract, failures, and the physics of known spectra."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from simulators.analyses import implemented
+from simulators.backends import make_simulator
+from simulators.builtin import BuiltinSimulator
+from simulators.catalogue import load_catalogue
+from simulators.errors import SimulatorConfigError
+
+BASE = dict(M1=200.0, M2=1500.0, M3=650.0, mQ12=3000.0, mQ3=3000.0, mL12=3000.0)
+BASE.update(mL3=3000.0, mA=3000.0, A=0.0, mu=2000.0, tanb=10.0)
+#: Every sparticle above 2.5 TeV: m(g̃) = 4.1 TeV, m(χ̃⁰₁) = 2.55 TeV.
+DECOUPLED = dict(BASE, M1=2500.0, M2=3000.0, M3=4000.0, mQ12=5000.0, mQ3=5000.0)
+DECOUPLED.update(mL12=4000.0, mL3=4000.0, mA=4000.0, mu=3500.0)
+#: m(g̃) = 797 GeV, m(χ̃⁰₁) = 203 GeV, squarks at 3 TeV.
+LIGHT_GLUINO = dict(BASE)
+#: m(g̃) = 780 GeV, m(χ̃⁰₁) = 100 GeV.
+LIGHTER_GLUINO = dict(BASE, M1=100.0, M3=630.0)
+#: m(g̃) = 764 GeV, m(χ̃⁰₁) = 710 GeV.
+COMPRESSED_GLUINO = dict(BASE, M1=700.0, M3=620.0, mu=2500.0)
+#: m(t̃₁) = 522 GeV → t χ̃⁰₁ (100 GeV) at 100 %, gluino at 2.6 TeV.
+LIGHT_STOP = dict(BASE, M1=100.0, M3=2500.0, mQ3=800.0, A=-1600.0, mu=1200.0)
+LIGHT_STOP.update(mL12=2000.0, mL3=2000.0, mA=2000.0)
+
+#: Small statistics for the default (fast) tests.
+FAST = dict(min_events=100, max_events=200)
+
+
+def _zero_signal_chi2() -> float:
+    catalogue = load_catalogue(energy_tev=13.0).subset(implemented(13.0))
+    return catalogue.zero_signal_chi2(13.0)
+
+
+def test_contract_describe_check_and_pickle() -> None:
+    simulator = make_simulator("builtin", {"max_events": 600})
+
+    simulator.check()
+    description = simulator.describe()
+    clone = pickle.loads(pickle.dumps(simulator))
+
+    assert description["energies"] == [13]
+    assert sorted(description["analyses"][13]) == sorted(implemented(13.0))
+    assert description["n_features"] == 56
+    assert clone.max_events == 600
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"energies_tev": [14]}, {"model": "cmssm"}, {"min_events": 10, "max_events": 5}],
+)
+def test_check_rejects_bad_settings(settings: dict) -> None:
+    with pytest.raises(SimulatorConfigError):
+        BuiltinSimulator(**settings).check()
+
+
+def test_a_bad_point_fails_without_raising(tmp_path: Path) -> None:
+    result = BuiltinSimulator(**FAST).simulate({"M1": 100.0}, seed=1, workdir=tmp_path)
+
+    assert result.status == "failed"
+    assert "lacks parameters" in result.reason
+    assert "Traceback" in result.extra["traceback"]
+
+
+def test_pre_selection_rejects_a_wino_below_the_bino(tmp_path: Path) -> None:
+    # M2 < M1 but chargino at 95 GeV: below the LEP bound of 103.5 GeV
+    point = dict(BASE, M1=300.0, M2=90.0)
+
+    result = BuiltinSimulator(**FAST).simulate(point, seed=1, workdir=tmp_path)
+
+    assert result.status == "rejected"
+    assert result.reason
+    assert result.masses[1000024] < 103.5
+
+
+def test_timeout_becomes_a_failed_result(tmp_path: Path) -> None:
+    simulator = BuiltinSimulator(timeout_s=1e-6, **FAST)
+
+    result = simulator.simulate(LIGHT_GLUINO, seed=1, workdir=tmp_path)
+
+    assert result.status == "failed"
+    assert "time limit" in result.reason
+
+
+def test_pythia_failure_becomes_a_failed_result(tmp_path: Path, monkeypatch) -> None:
+    from simulators import events
+
+    monkeypatch.setitem(
+        events.PROCESS_GROUPS, "gluino_gluino", ("SUSY:noSuchProcess = on",)
+    )
+
+    result = BuiltinSimulator(**FAST).simulate(LIGHT_GLUINO, seed=1, workdir=tmp_path)
+
+    assert result.status == "failed"
+    assert "Pythia rejected the setting" in result.reason
+
+
+def test_decoupled_spectrum_gives_the_zero_signal_chi2(tmp_path: Path) -> None:
+    result = BuiltinSimulator(**FAST).simulate(DECOUPLED, seed=1, workdir=tmp_path)
+
+    assert result.status == "ok"
+    assert result.chi2[13] == pytest.approx(_zero_signal_chi2(), abs=0.01)
+    assert all(n == 0.0 and error == 0.0 for n, error in result.signal[13].values())
+    assert result.masses[1000021] > 4000.0
+
+
+def test_light_gluino_result_is_complete(tmp_path: Path) -> None:
+    result = BuiltinSimulator(**FAST).simulate(LIGHT_GLUINO, seed=1, workdir=tmp_path)
+
+    assert result.status == "ok", result.reason
+    assert result.chi2[13] > _zero_signal_chi2() + 10.0
+    assert set(result.chi2_analysis[13]) == set(implemented(13.0))
+    assert result.features is not None and len(result.features) == 56
+    assert result.extra["cross_sections_fb_13"]["gluino_gluino"] > 500.0
+    assert {"spectrum", "decays", "events_13", "detector_13", "analyses_13"} <= set(
+        result.timings
+    )
+
+
+@pytest.mark.slow
+def test_light_gluino_reaches_the_cap_range(tmp_path: Path) -> None:
+    # The log-normal signal nuisance (20 % systematic plus MC error) saturates each
+    # signal region's chi-square near 60-80, and the shipped catalogue combines one
+    # region per analysis: an 800 GeV gluino lands in the cap range 95-100.
+    result = BuiltinSimulator().simulate(LIGHTER_GLUINO, seed=2, workdir=tmp_path)
+
+    assert 95.0 <= result.chi2[13] <= 100.0
+
+
+@pytest.mark.slow
+def test_compressed_gluinos_light_up_the_monojet_regions(tmp_path: Path) -> None:
+    result = BuiltinSimulator().simulate(COMPRESSED_GLUINO, seed=3, workdir=tmp_path)
+
+    signal = result.signal[13]
+    monojet = signal["atlas_1604_07773/IM1"][0]
+    assert monojet > 100.0
+    # the monojet selection beats the multijet one on a compressed spectrum
+    assert monojet > 2.0 * max(
+        signal[f"atlas_1605_03814/{sr}"][0] for sr in ("2jl", "2jm")
+    )
+
+
+@pytest.mark.slow
+def test_light_stops_light_up_b_jet_and_one_lepton_regions(tmp_path: Path) -> None:
+    result = BuiltinSimulator().simulate(LIGHT_STOP, seed=4, workdir=tmp_path)
+
+    signal = result.signal[13]
+    one_lepton = sum(
+        v[0] for k, v in signal.items() if k.startswith("atlas_conf_2015_076")
+    )
+    b_jets = sum(v[0] for k, v in signal.items() if k.startswith("atlas_conf_2015_067"))
+    assert one_lepton > 1.0
+    assert b_jets > 1.0
