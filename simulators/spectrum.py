@@ -21,7 +21,17 @@ Q = 1 TeV (the SPA convention) and returns pole masses in SLHA conventions:
   of the tree-level quartic of Carena, Haber, Heinemeyer, Hollik, Wagner,
   Weiglein, Nucl. Phys. B580 (2000) 29, hep-ph/0001002, Eq. (2.3); the input m_A
   is the pseudoscalar mass including the same one-loop potential; the charged
-  Higgs mass is the tree-level sqrt(m_A^2 + m_W^2).
+  Higgs mass is the tree-level sqrt(m_A^2 + m_W^2). On top of this comes an
+  empirical shift of m_h^2, linear in ln(M_S^2/m_t^2), that makes the built-in m_h
+  follow SPheno 4.0.5 (our reference spectrum generator) within 2.5 GeV on its
+  reference points; see ``_spheno_calibration``;
+- a check of the tan(beta)-enhanced bottom-Yukawa correction Delta_b: above 100 %
+  the spectrum is flagged in ``Spectrum.problems``, as SPheno refuses such points.
+
+Agreement with SPheno 4.0.5 on the nine reference points of
+``shared/fixtures/spheno``: gluino, squarks, sleptons, neutralinos and charginos
+within 1 % except a light stop under a heavy gluino (+5 %) and electroweakinos
+below 130 GeV (-4 %); m_h within 2 GeV.
 
 Known shortcomings, in plain words: there is no renormalisation-group running (all
 parameters are taken at Q = 1 TeV, gauge and Yukawa couplings are fixed typical
