@@ -30,7 +30,7 @@ Q = 1 TeV (the SPA convention) and returns pole masses in SLHA conventions:
 
 Agreement with SPheno 4.0.5 on the nine reference points of
 ``shared/fixtures/spheno``: gluino, squarks, sleptons, neutralinos and charginos
-within 1 % except a light stop under a heavy gluino (+5 %) and electroweakinos
+within 1.5 % except a light stop under a heavy gluino (+5 %) and electroweakinos
 below 130 GeV (-4 %); m_h within 2 GeV.
 
 Known shortcomings, in plain words: there is no renormalisation-group running (all
