@@ -1,0 +1,95 @@
+"""Cost per point of the builtin backend at 13 TeV, per stage, and its χ² MC error.
+
+Run by hand: ``python benchmarks/bench_builtin.py [--seeds 8]``. Prints the machine,
+the wall time of every stage for a few representative points at default statistics
+(one core), and the spread of the total χ² over seeds for a point near the
+exclusion boundary (χ² between 60 and 90), which measures the Monte Carlo
+statistical error of the label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simulators.builtin import BuiltinSimulator
+
+BASE = dict(M1=200.0, M2=1500.0, M3=650.0, mQ12=3000.0, mQ3=3000.0, mL12=3000.0)
+BASE.update(mL3=3000.0, mA=3000.0, A=0.0, mu=2000.0, tanb=10.0)
+POINTS = {
+    "light gluino (797 GeV, LSP 203 GeV)": dict(BASE),
+    "compressed gluino (764 / 710 GeV)": dict(BASE, M1=700.0, M3=620.0, mu=2500.0),
+    "light stop (522 GeV, LSP 100 GeV)": dict(
+        BASE, M1=100.0, M3=2500.0, mQ3=800.0, A=-1600.0, mu=1200.0, mL12=2000.0
+    ),
+    "heavy gluino (1.35 TeV)": dict(BASE, M3=1150.0),
+    "decoupled": dict(BASE, M1=2500.0, M2=3000.0, M3=4000.0, mQ12=5000.0, mQ3=5000.0),
+}
+#: χ² near the exclusion boundary at default statistics (63-82 over seeds).
+BOUNDARY_POINT = dict(BASE)
+
+
+def _machine() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return (
+        f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cpus, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    )
+
+
+def _stage_table(simulator: BuiltinSimulator) -> None:
+    print("\ncost per point, 13 TeV, default statistics (s)")
+    for name, point in POINTS.items():
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as workdir:
+            result = simulator.simulate(point, seed=1, workdir=Path(workdir))
+        total = time.perf_counter() - start
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items())
+        events = sum(result.extra.get("n_events_13", {}).values())
+        chi2 = result.chi2.get(13, float("nan"))
+        print(
+            f"  {name}: total {total:.2f}; {events} events; chi2 {chi2:.1f}; {stages}"
+        )
+
+
+def _seed_spread(simulator: BuiltinSimulator, n_seeds: int) -> None:
+    values, times = [], []
+    for seed in range(100, 100 + n_seeds):
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as workdir:
+            result = simulator.simulate(
+                BOUNDARY_POINT, seed=seed, workdir=Path(workdir)
+            )
+        times.append(time.perf_counter() - start)
+        values.append(result.chi2[13])
+    values = np.asarray(values)
+    print(
+        f"\nchi2 over {n_seeds} seeds near the boundary: {np.round(values, 2).tolist()}"
+    )
+    print(
+        f"  mean {values.mean():.2f}, MC error (std over seeds) {values.std(ddof=1):.2f}, "
+        f"mean cost {np.mean(times):.2f} s"
+    )
+
+
+def main() -> None:
+    """Print the machine, the per-stage cost and the χ² spread over seeds."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=8)
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    print(f"machine: {_machine()}")
+    simulator = BuiltinSimulator()
+    _stage_table(simulator)
+    _seed_spread(simulator, args.seeds)
+    print(f"\nmachine at the end: {_machine()}")
+
+
+if __name__ == "__main__":
+    main()
