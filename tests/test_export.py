@@ -1,0 +1,233 @@
+"""Tests of exported surrogates (torch.export and ONNX) and the export/predict commands."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from sampler.space import pmssm11
+from scynet_al import checkpoint
+from scynet_al.cli import main as cli_main
+from scynet_al.commands import predict as predict_command
+from scynet_al.ensemble import Ensemble
+from scynet_al.errors import ModelError
+from scynet_al.export import export_checkpoint, load_exported
+from tests.surrogate_standin import standin_chi2
+
+QUICK = {"max_epochs": 2, "batch_size": 200, "n_threads": 1}
+SPACE = pmssm11()
+M3, MU, TANB = (
+    SPACE.names.index("M3"),
+    SPACE.names.index("mu"),
+    SPACE.names.index("tanb"),
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """An ensemble trained on unit-cube points inside [0.1, 0.9]^11, its files."""
+    tmp = tmp_path_factory.mktemp("export")
+    U = 0.1 + 0.8 * np.random.default_rng(51).random((600, 11))
+    U[0], U[1] = 0.1, 0.9  # the training box is exactly [0.1, 0.9]^11
+    ensemble = Ensemble(n_members=3, member_params=QUICK).fit(U, standin_chi2(U))
+    ckpt = checkpoint.save(
+        tmp / "net.ckpt", ensemble, space=SPACE, energy_tev=13,
+        metrics={"overall": {"mean_abs_error": 2.0}}, config_hash="f00d",
+    )  # fmt: skip
+    pt2 = export_checkpoint(ckpt, tmp / "net.pt2")
+    onnx = export_checkpoint(ckpt, tmp / "net.onnx", format="onnx")
+    return ensemble, ckpt, pt2, onnx, tmp
+
+
+def mixed_points() -> tuple[np.ndarray, np.ndarray]:
+    """Seven points (GeV) and whether each lies in the training domain, by hand."""
+    U = np.full((7, 11), 0.5)
+    U[1, 0] = 0.12
+    U[2, 3] = 0.95  # inside the space, beyond the training box
+    X = SPACE.from_unit(U)
+    X[3, M3] = 0.0  # in the M3 gap (-400, 400) GeV
+    X[4, MU] = 6000.0  # beyond mu <= 5000 GeV
+    X[5, TANB] = 0.5  # below tanb >= 1
+    X[6, M3] = 450.0  # inside the space: u = (3600 + 50) / 7200 = 0.507
+    return X, np.array([True, True, False, False, False, False, True])
+
+
+def test_pt2_reproduces_the_ensemble(trained):
+    ensemble, _, pt2, _, _ = trained
+    X, inside = mixed_points()
+    X, inside = X[inside], inside[inside]
+    chi2, sigma, in_domain = load_exported(pt2).predict(X)
+    mean, std = ensemble.predict(SPACE.to_unit(X), return_std=True)
+    np.testing.assert_allclose(chi2, mean, rtol=1e-12)
+    np.testing.assert_allclose(sigma, std, rtol=1e-9, atol=1e-9)
+    assert in_domain.all()
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_in_domain_flags_exactly_the_outside_points(trained, fmt):
+    model = load_exported(trained[2] if fmt == "pt2" else trained[3])
+    X, expected = mixed_points()
+    chi2, sigma, in_domain = model.predict(X)
+    assert in_domain.tolist() == expected.tolist()
+    assert np.all(np.isfinite(chi2)) and np.all(sigma >= 0)
+
+
+def test_onnx_agrees_with_pt2(trained):
+    X, _ = mixed_points()
+    X = np.vstack([X, SPACE.from_unit(np.random.default_rng(2).random((200, 11)))])
+    a = load_exported(trained[2]).predict(X)
+    b = load_exported(trained[3]).predict(X)
+    np.testing.assert_allclose(a[0], b[0], atol=1e-3)  # float32 network, chi2 units
+    np.testing.assert_allclose(a[1], b[1], atol=1e-3)
+    assert np.array_equal(a[2], b[2])
+    assert load_exported(trained[3]).meta["inputs"] == list(SPACE.names)
+
+
+def test_pt2_loads_with_torch_alone(trained):
+    pt2 = trained[2]
+    X, expected = mixed_points()
+    np.save(pt2.with_suffix(".npy"), X)
+    script = textwrap.dedent(
+        """
+        import sys
+        for name in ("scynet_al", "sampler", "simulators"):
+            sys.modules[name] = None  # any import of the package now fails
+        import json, numpy as np, torch
+        extra = {"scynet_al.json": ""}
+        program = torch.export.load(sys.argv[1], extra_files=extra)
+        meta = json.loads(extra["scynet_al.json"])
+        X = torch.from_numpy(np.load(sys.argv[2]))
+        chi2, sigma, in_domain = program.module()(X)
+        print(meta["energy_tev"], meta["inputs"][2], in_domain.tolist())
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(pt2), str(pt2.with_suffix(".npy"))],
+        cwd=trained[4], env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(" ", 2)[:2] == ["13", "M3"]
+    assert done.stdout.strip().endswith(str(expected.tolist()))
+
+
+def test_metadata_carries_domain_and_metrics(trained):
+    meta = load_exported(trained[2]).meta
+    assert meta["kind"] == "direct"
+    assert meta["config_hash"] == "f00d"
+    assert meta["metrics"] == {"overall": {"mean_abs_error": 2.0}}
+    np.testing.assert_allclose(meta["domain"]["low"], 0.1)
+    np.testing.assert_allclose(meta["domain"]["high"], 0.9)
+    assert meta["space"] == SPACE.to_dict()
+
+
+def _write_csv(path, header, rows) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_predict_command_flags_and_warns_once(trained, caplog):
+    tmp = trained[4]
+    X, expected = mixed_points()
+    order = list(reversed(SPACE.names))  # columns in any order
+    _write_csv(tmp / "points.csv", order, X[:, ::-1].tolist())
+    args = argparse.Namespace(
+        model=trained[2], points=tmp / "points.csv", out=tmp / "out.csv"
+    )
+    with caplog.at_level(logging.WARNING):
+        assert predict_command.main(args) == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "4 of 7 points" in warnings[0].getMessage()
+    with open(tmp / "out.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["in_domain"] == "true" for r in rows] == expected.tolist()
+    assert float(rows[6]["M3"]) == 450.0
+    chi2 = load_exported(trained[2]).predict(X)[0]
+    np.testing.assert_array_equal([float(r["chi2"]) for r in rows], chi2)
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "message"),
+    [
+        (list(SPACE.names[:-1]), ["1"] * 10, "missing columns ['tanb']"),
+        (list(SPACE.names), ["100"] * 5 + ["abc"] + ["100"] * 5, "line 3, column mL12: 'abc' is not a number"),
+    ],
+)  # fmt: skip
+def test_predict_command_names_row_and_column_of_bad_csv(
+    trained, capsys, header, row, message
+):
+    tmp = trained[4]
+    good = ["100"] * len(header)
+    _write_csv(tmp / "bad.csv", header, [good, row])
+    code = cli_main(
+        ["predict", str(trained[2]), str(tmp / "bad.csv"), "--out", str(tmp / "o.csv")]
+    )
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_export_command_takes_the_store_checkpoint(trained):
+    from scynet_al.store import CampaignStore
+
+    tmp = trained[4]
+    with CampaignStore.create(
+        tmp / "campaign.h5", config_text="campaign: {}\n", space=SPACE,
+        energies=[13], analyses={13: []},
+    ) as store:  # fmt: skip
+        store.add_checkpoint(trained[1], round=1)
+    out = tmp / "from_store.pt2"
+    assert cli_main(["export", str(tmp / "campaign.h5"), "--out", str(out)]) == 0
+    X, _ = mixed_points()
+    np.testing.assert_array_equal(
+        load_exported(out).predict(X)[0], load_exported(trained[2]).predict(X)[0]
+    )
+
+
+def test_reparametrized_export_flags_the_feature_box(tmp_path):
+    rng = np.random.default_rng(3)
+    F = rng.normal(size=(300, 56))
+    y = 60.0 + 5.0 * F[:, 0]
+    ensemble = Ensemble(kind="reparametrized", n_members=2, member_params=QUICK).fit(
+        F, y
+    )
+    ckpt = checkpoint.save(
+        tmp_path / "r.ckpt",
+        ensemble,
+        space=None,
+        energy_tev=13,
+        metrics={},
+        config_hash="",
+    )
+    probe = np.vstack([F[:3], F[:1] + 100.0])
+    mean, std = ensemble.predict(probe, return_std=True)
+    for fmt in ("pt2", "onnx"):
+        model = load_exported(
+            export_checkpoint(ckpt, tmp_path / f"r.{fmt}", format=fmt)
+        )
+        chi2, sigma, in_domain = model.predict(probe)
+        assert in_domain.tolist() == [True, True, True, False]
+        np.testing.assert_allclose(chi2, mean, atol=1e-3)
+        np.testing.assert_allclose(sigma, std, atol=1e-3)
+        assert len(model.input_names) == 56
+
+
+def test_missing_and_foreign_model_files(tmp_path):
+    with pytest.raises(ModelError, match="no such model file"):
+        load_exported(tmp_path / "none.pt2")
+    junk = tmp_path / "junk.pt2"
+    junk.write_bytes(b"PK junk")
+    with pytest.raises(ModelError, match=r"not a torch\.export model"):
+        load_exported(junk)
+    with pytest.raises(ModelError, match="unknown export format"):
+        export_checkpoint(tmp_path / "x.ckpt", tmp_path / "x.bin", format="tflite")
