@@ -9,9 +9,10 @@ ino -> sfermion + fermion, and for the heavy Higgs bosons the SM fermion pairs,
 ino pairs, H -> W W / Z Z, A -> Z h and H+ -> W h. When a particle has no open
 two-body channel, three-body (neutralinos and charginos through off-shell W, Z and
 sfermions) and, for the stop, three- and four-body and flavour-changing decays are
-computed instead. Gluino three-body decays through off-shell squarks are always
-added to its two-body ones (they matter when the only open two-body channels are
-squeezed by phase space); squarks that can be produced on shell are not exchanged.
+computed instead. Gluino three-body decays through off-shell squarks are added to
+its two-body ones unless those are wide (they matter when the only open two-body
+channels are squeezed by phase space); squarks that can be produced on shell are
+not exchanged.
 The approximations are listed in ``decays_three_body``; the couplings (SLHA
 conventions) in ``decays_couplings``.
 
@@ -24,6 +25,7 @@ the event generator (its SM tables are accurate) and are not in the table.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -44,6 +46,10 @@ logger = logging.getLogger(__name__)
 MIN_BRANCHING_RATIO = 1e-5
 
 HEAVY_HIGGS = (35, 36, 37)
+#: Gluino three-body decays are added when the two-body width is below this
+#: fraction of the gluino mass; above it they are below 1e-2 of the total (a
+#: three-body width is at most about alpha_s alpha / (96 pi) m_gluino ~ 1e-5 m).
+GLUINO_THREE_BODY_BELOW = 1e-3
 #: Chargino and neutralino masses closer than this (GeV) count as degenerate.
 DEGENERACY_GEV = 0.01
 
@@ -107,7 +113,10 @@ def _all_channels(cp, lsp: int):
                 channels = many.stop_many_body(cp, i)
             yield pdg, channels
     if lsp != GLUINO:
-        yield GLUINO, partial.gluino_channels(cp) + many.gluino_three_body(cp)
+        channels = partial.gluino_channels(cp)
+        if _total(channels) < GLUINO_THREE_BODY_BELOW * abs(cp.m_gluino):
+            channels += many.gluino_three_body(cp)
+        yield GLUINO, channels
     for k, pdg in enumerate(NEUTRALINOS):
         if pdg == lsp:
             continue
@@ -135,8 +144,9 @@ def _to_decay(pdg: int, channels: partial.Channels) -> Decay:
     """Merge identical channels, drop tiny ones, normalise to branching ratios."""
     merged: dict[tuple[int, ...], float] = {}
     for width, daughters in channels:
-        if np.isfinite(width) and width > 0.0:
-            merged[daughters] = merged.get(daughters, 0.0) + float(width)
+        width = float(width)
+        if math.isfinite(width) and width > 0.0:
+            merged[daughters] = merged.get(daughters, 0.0) + width
     total = sum(merged.values())
     if total <= 0.0:
         logger.warning("no open decay channel found for PDG %s; listed as stable", pdg)

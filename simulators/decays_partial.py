@@ -87,7 +87,8 @@ def _sfermion_to_sfermion(cp: Couplings, fermion: int, i: int) -> Channels:
     t3 = FERMION_QUANTUM_NUMBERS[fermion][0]
     m = fam.masses[i]
     out: Channels = []
-    if i == 1 and len(fam.pdgs) == 2:
+    light_boson = min(cp.m_z, cp.mass(25))
+    if i == 1 and len(fam.pdgs) == 2 and m > fam.masses[0] + light_boson:
         gz = cp.g / np.sqrt(1.0 - cp.sw2) * t3 * fam.R[1, 0] * fam.R[0, 0]
         out.append(
             (w.scalar_to_scalar_vector(m, fam.masses[0], cp.m_z, gz), (fam.pdgs[0], 23))
@@ -97,11 +98,14 @@ def _sfermion_to_sfermion(cp: Couplings, fermion: int, i: int) -> Channels:
             out.append((width, (fam.pdgs[0], pdg)))
     partner = cp.families[DOUBLET_PARTNER[fermion]]
     w_pdg = 24 if t3 > 0 else -24
-    G = sfermion_charged_higgs(cp, fermion if t3 > 0 else DOUBLET_PARTNER[fermion])
-    G = G if t3 > 0 else G.T
-    for j, pdg in enumerate(partner.pdgs):
-        width = w.scalar_to_scalars(m, partner.masses[j], cp.mass(37), G[i, j])
-        out.append((width, (pdg, 37 if t3 > 0 else -37)))
+    if m <= partner.masses.min() + cp.m_w:
+        return out
+    if m > partner.masses.min() + cp.mass(37):
+        G = sfermion_charged_higgs(cp, fermion if t3 > 0 else DOUBLET_PARTNER[fermion])
+        G = G if t3 > 0 else G.T
+        for j, pdg in enumerate(partner.pdgs):
+            width = w.scalar_to_scalars(m, partner.masses[j], cp.mass(37), G[i, j])
+            out.append((width, (pdg, 37 if t3 > 0 else -37)))
     for j, pdg in enumerate(partner.pdgs):
         gw = cp.g / SQRT2 * fam.R[i, 0] * partner.R[j, 0]
         out.append(
@@ -290,6 +294,8 @@ def _neutral_higgs_to_sfermions(cp: Couplings, pdg: int, m: float) -> Channels:
     """H or A -> f~_i f~_j* for every sfermion family."""
     out: Channels = []
     for fermion, fam in cp.families.items():
+        if m <= 2 * fam.masses.min():
+            continue
         colour = FERMION_QUANTUM_NUMBERS[fermion][2]
         G = sfermion_higgs(cp, fermion)[pdg]
         for i, p_i in enumerate(fam.pdgs):
@@ -342,9 +348,11 @@ def _charged_higgs_channels(cp: Couplings) -> Channels:
         (w.scalar_to_scalar_vector(m, cp.mass(25), cp.m_w, cp.g / 2 * cos_ba), (24, 25))
     )
     for up, down in ((2, 1), (4, 3), (6, 5), (12, 11), (14, 13), (16, 15)):
+        ups, downs = cp.families[up], cp.families[down]
+        if m <= ups.masses.min() + downs.masses.min():
+            continue
         colour = FERMION_QUANTUM_NUMBERS[up][2]
         G = sfermion_charged_higgs(cp, up)
-        ups, downs = cp.families[up], cp.families[down]
         for i, p_i in enumerate(ups.pdgs):
             for j, p_j in enumerate(downs.pdgs):
                 width = w.scalar_to_scalars(m, ups.masses[i], downs.masses[j], G[i, j])

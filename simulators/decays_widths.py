@@ -22,6 +22,8 @@ for massless final fermions after the angular integration.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Gauss-Legendre nodes used for every one-dimensional integral.
@@ -35,7 +37,7 @@ def momentum(m: float, m1: float, m2: float) -> float:
     if m <= m1 + m2:
         return 0.0
     lam = (m * m - (m1 + m2) ** 2) * (m * m - (m1 - m2) ** 2)
-    return float(np.sqrt(lam)) / (2.0 * m)
+    return math.sqrt(lam) / (2.0 * m)
 
 
 def _momentum_array(m: np.ndarray, m1: float, m2: float) -> np.ndarray:
