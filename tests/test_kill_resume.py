@@ -149,3 +149,36 @@ def test_kill_nine_then_resume(tmp_path):
 @pytest.mark.parametrize("seed", [2, 3, 4])
 def test_kill_nine_many_times(tmp_path, seed):
     kill_and_resume(tmp_path, kills=5, max_points=150, seed=seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signals", [1, 2])
+def test_interrupt_once_drains_twice_exits(tmp_path, signals):
+    config = tmp_path / "campaign.yaml"
+    config.write_text(
+        CONFIG.replace("MAX_POINTS", "1000").replace(
+            "grace_period_s: 5", "grace_period_s: 30"
+        )
+    )
+    store = tmp_path / "campaign.h5"
+    with (tmp_path / "daemon.log").open("ab") as log:
+        daemon = start_daemon(config, store, log, sleep=0.5)
+        try:
+            wait_for_points(store, 6, timeout=60)
+            for _ in range(signals):
+                os.kill(daemon.pid, signal.SIGINT)
+                time.sleep(0.2)
+            code = daemon.wait(timeout=60)
+        finally:
+            kill_group(daemon)
+
+    with CampaignStore.open(store, mode="r") as s:
+        counts = s.counts()
+        rows = s.metrics()
+    assert counts["ok"] >= 6
+    if signals == 1:
+        assert code == 0
+        assert rows[-1]["stop_reason"] == "interrupted"
+    else:
+        assert code == 130
+        assert not rows or not rows[-1].get("final")
