@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulators.decays import compute_decays
 from simulators.features import CATEGORIES, FEATURE_NAMES, compute_features, max_energy
@@ -150,3 +152,31 @@ def test_features_on_spheno_fixtures_are_finite(name):
     f = compute_features(spectrum, decays, sigma)
     assert f.shape == (56,) and np.all(np.isfinite(f))
     assert _feature(f, "invisible", "n_mean") >= 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    br=st.floats(0.02, 0.98),
+    scale=st.floats(1e-3, 1e3),
+    sigma_a=st.floats(0.1, 100.0),
+    sigma_b=st.floats(0.1, 100.0),
+)
+def test_features_invariant_under_sigma_scale_and_process_order(
+    br, scale, sigma_a, sigma_b
+):
+    decays = {
+        1000021: Decay(1.0, [(br, (1000022, 2, -2)), (1.0 - br, (1000022, 6, -6))]),
+        1000002: Decay(1.0, [(1.0, (1000022, 2))]),
+        1000022: Decay(0.0, []),
+    }
+    sigma = {(1000021, 1000021): sigma_a, (1000002, 1000021): sigma_b}
+    f = compute_features(_spectrum(), decays, sigma)
+    scaled = compute_features(
+        _spectrum(), decays, {k: scale * v for k, v in sigma.items()}
+    )
+    swapped = {(1000021, 1000002): sigma_b, (1000021, 1000021): sigma_a}
+    assert np.all(np.isfinite(f)) and np.all(f >= 0.0)
+    np.testing.assert_allclose(scaled, f, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        compute_features(_spectrum(), decays, swapped), f, rtol=1e-9, atol=1e-9
+    )
