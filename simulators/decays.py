@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from simulators.decays_couplings import (
     CHARGINOS,
     GLUINO,
     NEUTRALINOS,
+    Couplings,
     build_couplings,
 )
 from simulators.errors import SimulatorError
@@ -102,8 +104,21 @@ def _lightest_sparticle(masses: dict[int, float]) -> int:
     return lightest
 
 
-def _all_channels(cp, lsp: int):
-    """Yield ``(pdg, channels)`` for every unstable particle."""
+def _all_channels(cp: Couplings, lsp: int) -> Iterator[tuple[int, partial.Channels]]:
+    """Yield ``(pdg, channels)`` for every particle but the lightest sparticle."""
+    yield from _sfermion_channels(cp, lsp)
+    if lsp != GLUINO:
+        yield GLUINO, _gluino_channels(cp)
+    yield from _ino_channels(cp, lsp)
+    for pdg in HEAVY_HIGGS:
+        if pdg in cp.masses:
+            yield pdg, partial.higgs_channels(cp, pdg)
+
+
+def _sfermion_channels(
+    cp: Couplings, lsp: int
+) -> Iterator[tuple[int, partial.Channels]]:
+    """Sfermions; a stop with no open two-body channel decays through many bodies."""
     for fermion, fam in cp.families.items():
         for i, pdg in enumerate(fam.pdgs):
             if pdg == lsp:
@@ -112,27 +127,30 @@ def _all_channels(cp, lsp: int):
             if fermion == 6 and _total(channels) == 0.0:
                 channels = many.stop_many_body(cp, i)
             yield pdg, channels
-    if lsp != GLUINO:
-        channels = partial.gluino_channels(cp)
-        if _total(channels) < GLUINO_THREE_BODY_BELOW * abs(cp.m_gluino):
-            channels += many.gluino_three_body(cp)
-        yield GLUINO, channels
+
+
+def _gluino_channels(cp: Couplings) -> partial.Channels:
+    """Gluino two-body channels, plus three-body ones when the former are narrow."""
+    channels = partial.gluino_channels(cp)
+    if _total(channels) < GLUINO_THREE_BODY_BELOW * abs(cp.m_gluino):
+        channels += many.gluino_three_body(cp)
+    return channels
+
+
+def _ino_channels(cp: Couplings, lsp: int) -> Iterator[tuple[int, partial.Channels]]:
+    """Neutralinos and charginos; three-body decays when no two-body one is open."""
     for k, pdg in enumerate(NEUTRALINOS):
-        if pdg == lsp:
-            continue
-        channels = partial.neutralino_channels(cp, k)
-        yield (
-            pdg,
-            channels if _total(channels) > 0 else many.neutralino_three_body(cp, k),
-        )
+        if pdg != lsp:
+            channels = partial.neutralino_channels(cp, k)
+            if _total(channels) == 0.0:
+                channels = many.neutralino_three_body(cp, k)
+            yield pdg, channels
     for k, pdg in enumerate(CHARGINOS):
-        if pdg == lsp:
-            continue
-        channels = partial.chargino_channels(cp, k)
-        yield pdg, channels if _total(channels) > 0 else many.chargino_three_body(cp, k)
-    for pdg in HEAVY_HIGGS:
-        if pdg in cp.masses:
-            yield pdg, partial.higgs_channels(cp, pdg)
+        if pdg != lsp:
+            channels = partial.chargino_channels(cp, k)
+            if _total(channels) == 0.0:
+                channels = many.chargino_three_body(cp, k)
+            yield pdg, channels
 
 
 def _total(channels: partial.Channels) -> float:
