@@ -150,3 +150,17 @@ def test_reader_names_missing_file_and_model(tmp_path: Path) -> None:
     path.write_text("M1,M2,foo\n1,2,3\n")
     with pytest.raises(InputError, match="matches no model"):
         model_of_header(path)
+
+
+def test_full_stage_settings(
+    fixture_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    argv = ["simulate", "--stage", "full", "--backend", "spheno",
+            "--setting", f"spheno_binary={FAKE_SPHENO}", "--setting", "timeout_s=30",
+            str(fixture_csv), "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert len(_read_jsonl(out)) == len(all_names())
+    bad = [*argv[:5], "--setting", "timeout_s", *argv[9:]]
+    assert main(bad) == EXIT_USER_ERROR
+    assert "expected KEY=VALUE" in capsys.readouterr().err

@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of row 1 (row i: seed + i - 1)"
     )
+    parser.add_argument(
+        "--setting", action="append", default=[], metavar="KEY=VALUE",
+        help="back-end setting for --stage full (VALUE read as JSON, else text); repeatable",
+    )  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -195,16 +199,33 @@ def _simulator(args: argparse.Namespace) -> Any:
     if cached is None:
         from simulators.backends import make_simulator
 
-        settings: dict[str, Any] = {}
-        if args.backend == "spheno":
-            settings = {
-                "spheno_binary": args.spheno_binary,
-                "timeout_s": args.timeout_s,
-            }
+        settings = _backend_settings(args)
         cached = make_simulator(args.backend, settings)
         cached.check()
         args._simulator = cached
     return cached
+
+
+def _backend_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings of the ``--stage full`` back-end: the model, SPheno options, --setting."""
+    from scynet_al.errors import InputError
+
+    settings: dict[str, Any] = {}
+    if args.backend in ("builtin", "spheno", "checkmate"):
+        settings["model"] = args.model
+    if args.backend in ("spheno", "checkmate") and args.spheno_binary:
+        settings["spheno_binary"] = args.spheno_binary
+    if args.backend == "spheno":
+        settings["timeout_s"] = args.timeout_s
+    for item in args.setting:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--setting {item!r}: expected KEY=VALUE")
+        try:
+            settings[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[key.strip()] = text
+    return settings
 
 
 def _record(
