@@ -7,7 +7,8 @@ Along the way each final state is counted in one of nine categories -- light jet
 decayed further) and invisible (neutrinos and a stable neutral sparticle) -- and each
 on-shell resonance in one of five: W+, W-, Z, t, tbar (resonances are counted and
 then decayed further). Light Higgs, W, Z and top decays come from the decay table
-when it lists them, otherwise from the PDG tables below.
+when it lists them, otherwise from the PDG tables below. Photons, soft pions (from
+chi+ -> chi0 pi+) and stable charged sparticles are not counted.
 
 Energies: every produced particle starts at rest (``E = m``, the paper's heaviest
 mother at rest). A daughter ``i`` of ``k -> i + {j}`` gets the largest energy it
