@@ -102,6 +102,31 @@ def test_dominant_branching_ratios_match_spheno(tables, name, pdg):
     assert max(abs(d) for d in diffs.values()) <= 0.10, diffs
 
 
+#: Fixture input names to the canonical pMSSM-11 names.
+_CANONICAL = {"MQ12": "mQ12", "MQ3": "mQ3", "ML12": "mL12", "ML3": "mL3", "MA": "mA"}
+
+
+@pytest.fixture(scope="module")
+def builtin_tables() -> dict[str, dict]:
+    out = {}
+    for name in VALID:
+        point = {_CANONICAL.get(k, k): v for k, v in INDEX[name]["parameters"].items()}
+        out[name] = compute_decays(compute_spectrum(point, "pmssm11"))
+    return out
+
+
+@needs_fixtures
+@pytest.mark.parametrize(("name", "pdg"), list(_cases()))
+def test_builtin_chain_branching_ratios_match_spheno(builtin_tables, tables, name, pdg):
+    # Built-in spectrum and decays of the fixture's input point against SPheno.
+    spheno = _branching(tables[name][1][pdg].channels)
+    built = _branching(builtin_tables[name][pdg].channels)
+    dominant = {k for k, br in spheno.items() if br >= 0.05}
+    dominant |= {k for k, br in built.items() if br >= 0.05}
+    diffs = {k: built.get(k, 0.0) - spheno.get(k, 0.0) for k in dominant}
+    assert max(abs(d) for d in diffs.values()) <= 0.10, diffs
+
+
 @needs_fixtures
 @pytest.mark.parametrize("name", VALID)
 @pytest.mark.parametrize("pdg", [35, 36, 37])
