@@ -16,6 +16,14 @@ not exchanged.
 The approximations are listed in ``decays_three_body``; the couplings (SLHA
 conventions) in ``decays_couplings``.
 
+Known differences from SPheno 4.0.5 (tests/test_decays.py compares all fixtures):
+squark flavours do not mix here (only a leading-logarithm estimate of t~ -> c chi0
+is made), so SPheno's flavour-changing t~1 -> c chi0 and g~ -> t~1 c, which reach
+25 % on some points, are missing; gluino three-body widths come out 20-35 % low
+because the interference of the squark and antisquark diagrams is left out (the
+branching ratios agree within a few per cent); three-body quark channels of
+neutralinos and charginos use pole masses for c and b, SPheno running ones.
+
 The lightest sparticle (normally chi0_1) is stable: width 0, no channels. Channels
 below ``MIN_BRANCHING_RATIO`` are dropped and the rest renormalised, so every
 table with a positive width sums to 1. Light Higgs, top, W and Z decays are left to
