@@ -228,15 +228,21 @@ def spheno_version(spc: str | Path | None) -> str:
 def _stopped(
     extra: dict[str, Any], info: Mapping[int, list[str]], started: float
 ) -> SimulationResult:
-    """SPheno gave up: rejected when Messages.out names a physics reason, else failed."""
+    """SPheno gave up (exit code 99 or SPINFO 4): a failed result with the reason.
+
+    When Messages.out names a physics reason (a tachyon, a loop correction above
+    100 %), the same point fails the same way every time, so the result is marked
+    ``extra["retryable"] = False`` and a campaign does not spend retries on it.
+    """
     messages = str(extra.get("messages_tail", ""))
     for phrase, meaning in PHYSICS_MESSAGES:
         if phrase in messages.lower():
             routine = _routine_line(messages, phrase)
-            reason = f"SPheno stopped: {meaning}" + (f" ({routine})" if routine else "")
-            return SimulationResult.rejected(
-                reason, simulator="spheno", extra=extra, timings=_timing(started)
+            reason = (
+                f"SPheno stopped (exit code {extra.get('exit_code')}): {meaning}"
+                + (f" ({routine})" if routine else "")
             )
+            return _failed(reason, started, {**extra, "retryable": False})
     problem = "; ".join(info.get(4, [])) or "no reason given"
     reason = f"SPheno failed (exit code {extra.get('exit_code')}, SPINFO 4: {problem})"
     return _failed(reason, started, extra)

@@ -36,9 +36,9 @@ OUTCOMES = {
     "stau_lsp_valid": ("rejected", "the LSP is ~tau_1"),
     "light_chargino": ("rejected", "m(~chi_1+) = 59.8 GeV"),
     "light_higgs": ("rejected", "m(h0) = 72.6 GeV"),
-    "tachyonic_stop": ("rejected", "negative mass squared"),
-    "stau_lsp": ("rejected", "negative mass squared"),
-    "large_mixing": ("rejected", "100% corrections"),
+    "tachyonic_stop": ("failed", "exit code 99): tachyonic state"),
+    "stau_lsp": ("failed", "exit code 99): tachyonic state"),
+    "large_mixing": ("failed", "exit code 99): loop correction above 100 %"),
 }
 
 _BINARIES = [pytest.param(str(FAKE_SPHENO), id="fake")]
@@ -217,3 +217,15 @@ def test_environment_variable_names_the_binary(
         clone.simulate(point("light_gluino"), seed=0, workdir=tmp_path).status == "ok"
     )
     assert sim.describe()["n_features"] == 56
+
+
+@pytest.mark.parametrize("name", ["tachyonic_stop", "stau_lsp", "large_mixing"])
+def test_physics_stop_is_failed_but_not_worth_retrying(
+    fake: str, name: str, tmp_path: Path
+) -> None:
+    result = SPhenoSimulator(spheno_binary=fake).simulate(
+        point(name), seed=7, workdir=tmp_path
+    )
+    assert result.status == "failed"
+    assert result.extra["exit_code"] == 99
+    assert result.extra["retryable"] is False
