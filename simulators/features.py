@@ -231,7 +231,7 @@ class _TreeWalker:
 
     def _at_rest(self, pdg: int, m_k: float, depth: int) -> np.ndarray:
         """Moments of a decaying (or stable) particle at rest."""
-        channels = self.channels(pdg) if depth < MAX_DEPTH else []
+        channels = self.channels(pdg) if depth < MAX_DEPTH and m_k > 0 else []
         if not channels:
             if abs(pdg) in _INVISIBLE_SPARTICLES:
                 return _single(8, m_k)
