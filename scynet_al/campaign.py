@@ -313,7 +313,9 @@ class Campaign:
             else None
         )
         self.started_ = time.monotonic()
-        self.metrics_rows_ = [r for r in self.store.metrics() if not r.get("final")]
+        self.metrics_rows_ = [
+            r for r in self.store.metrics() if r.get("kind", "refit") == "refit"
+        ]
         self.round_ = max(
             int(self.store.current_round),
             max((int(r.get("round", 0)) for r in self.metrics_rows_), default=0),
@@ -329,6 +331,25 @@ class Campaign:
         self.results_this_run_ = 0
         self.n_points_ = sum(self.store.counts().values())
         self._queue_pending()
+        self._append_start_row()
+
+    def _append_start_row(self) -> None:
+        """Record the run's start and the chi2 regions in use (for status and plots)."""
+        row = {
+            "kind": "start",
+            "time": time.time(),
+            "round": self.round_,
+            "region_edges": {str(e): list(r.edges) for e, r in self.regions_.items()},
+            "pending": len(self.queue_),
+        }
+        with self._store_write():
+            self.store.append_metrics(row)
+        logger.info(
+            "campaign started at round %d with %d pending points; regions %s",
+            self.round_,
+            len(self.queue_),
+            {e: r.edges for e, r in self.regions_.items()},
+        )
 
     def _load_checkpoint(self) -> Any:
         """The first energy's surrogate from the store's latest checkpoint, if any."""
@@ -767,13 +788,26 @@ def _regions_for(config: Any, energy: int, simulator: Any) -> Any:
 
 
 def _zero_signal_chi2(simulator: Any, energy: int) -> float:
-    """The catalogue's chi-square with no signal, asked of the simulator backend."""
+    """The zero-signal chi2 of the simulator's signal-region catalogue at one energy.
+
+    Asks the backend (``zero_signal_chi2(energy)``) when it offers that; otherwise
+    loads the catalogue it names (attribute ``catalogue``, None for the shipped
+    one) restricted to the analyses it labels (``describe()``).
+    """
     if hasattr(simulator, "zero_signal_chi2"):
         return float(simulator.zero_signal_chi2(energy))
-    raise CampaignError(
-        f"regions.centre_on_catalogue needs the zero-signal chi2 at {energy} TeV, "
-        f"but simulator backend {getattr(simulator, 'name', simulator)!r} does not provide it"
+    from simulators.catalogue import load_catalogue
+
+    analyses = simulator.describe()["analyses"].get(energy)
+    if not analyses:
+        raise CampaignError(
+            f"regions.centre_on_catalogue: simulator backend "
+            f"{getattr(simulator, 'name', simulator)!r} runs no analysis at {energy} TeV"
+        )
+    catalogue = load_catalogue(
+        getattr(simulator, "catalogue", None), energy_tev=energy, analyses=analyses
     )
+    return float(catalogue.zero_signal_chi2(energy))
 
 
 def _make_proposer(config: Any, space: Any, regions: Mapping[int, Any]) -> Any:

@@ -48,15 +48,16 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
     with CampaignStore.open(store_path, mode="r") as store:
         config = parse_config(store.config_text, source=str(store_path))
         table = store.table()
-        rows = [r for r in store.metrics() if r.get("kind", "refit") == "refit"]
+        all_rows = store.metrics()
         energies = list(store.energies)
         mass_pdgs = list(store.mass_pdgs)
         space = store.space
         store_dir = Path(store_path).parent
+    rows = [r for r in all_rows if r.get("kind", "refit") == "refit"]
     target = float(config.campaign.target_mean_abs_error)
     written = []
     for k, energy in enumerate(energies):
-        regions = _regions(rows, config, energy)
+        regions = _regions(all_rows, config, energy)
         written.append(plot_learning_curves(rows, energy, target, out))
         written.append(plot_chi2_distribution(table, k, energy, regions, out))
         predicted = _network_chi2(rows, table, k, energy, space, store_dir)

@@ -16,7 +16,7 @@ interface of ``scynet-al status --json``:
 - ``estimated_remaining``: simulations still needed to meet the stop rule (int),
   0 when it holds, or ``null`` when no estimate can be made;
 - ``estimate``: how that number was obtained (see :func:`estimate_remaining`);
-- ``stopped``: the final summary when the last run ended, else ``null``.
+- ``stopped``: the final summary when the last run has ended, else ``null``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
     refits = [
         r for r in rows if r.get("kind", "refit") == "refit" and not r.get("final")
     ]
-    finals = [r for r in rows if r.get("final")]
     target = float(config.campaign.target_mean_abs_error)
     min_count = int(config.campaign.min_validation_count)
     estimate = estimate_remaining(refits, counts, target=target, min_count=min_count)
@@ -71,9 +70,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
         "regions": _latest_regions(refits),
         "estimated_remaining": estimate["simulations"],
         "estimate": estimate,
-        "stopped": finals[-1]
-        if finals and (not refits or finals[-1]["time"] >= refits[-1]["time"])
-        else None,
+        "stopped": rows[-1] if rows and rows[-1].get("final") else None,
     }
 
 

@@ -290,3 +290,21 @@ def test_misconfigured_backend_stops_before_the_store(
     assert message in capsys.readouterr().err
     assert not store.exists()
     assert list(tmp_path.iterdir()) == [config]
+
+
+def test_regions_centred_on_the_builtin_catalogue():
+    from scynet_al.campaign import _regions_for
+    from simulators.builtin import BuiltinSimulator
+    from simulators.catalogue import load_catalogue
+
+    config = make_config(regions={"paper": False, "centre_on_catalogue": True})
+    simulator = BuiltinSimulator()
+    names = simulator.describe()["analyses"][13]
+    zero = load_catalogue(None, energy_tev=13, analyses=names).zero_signal_chi2(13)
+
+    regions = _regions_for(config, 13, simulator)
+
+    assert 0.0 < zero < 54.0
+    assert regions.edges == pytest.approx(
+        (0.0, zero - 2.0, zero + 2.0, 70.0, 95.0, 100.0)
+    )
