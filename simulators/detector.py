@@ -111,7 +111,8 @@ class PhysicsObjects:
     Attributes:
         jets: ``[event][jet]`` with ``pt``, ``eta``, ``phi``, ``m``, ``px``, ``py``,
             ``pz``, ``e`` (GeV), ``btag`` and ``tautag`` (bool); pT > 20 GeV,
-            |η| < 4.9, sorted by pT.
+            |η| < 4.9, sorted by pT; ``charge`` is that of a matched hadronic τ
+            (0 for other jets).
         electrons: ``[event][e]`` with kinematics and ``charge`` (±1); isolated,
             identified, pT > 7 GeV, |η| < 2.47.
         muons: As electrons; pT > 6 GeV, |η| < 2.5.
@@ -322,6 +323,9 @@ def _tagged(
     """Label jets by truth flavour and apply b- and τ-tagging efficiencies."""
     label = ak.zeros_like(jets.pt, dtype=np.int64)
     taus = hadronic_taus[hadronic_taus.pt > JET_PT_MIN * 0.5]
+    pairs = ak.cartesian({"jet": jets, "tau": taus}, axis=1, nested=True)
+    tau_match = delta_r_matrix(jets, taus) < FLAVOUR_MATCH_DR
+    charge = ak.sum(ak.where(tau_match, -np.sign(pairs.tau.id), 0), axis=2)
     for pdg, truth in (
         (15, taus),
         (4, heavy[np.abs(heavy.id) == 4]),
@@ -344,6 +348,8 @@ def _tagged(
 
     jets = ak.with_field(jets, ak.unflatten(btag, counts), "btag")
     jets = ak.with_field(jets, ak.unflatten(tautag, counts), "tautag")
+    charge = ak.where(charge > 0, 1, ak.where(charge < 0, -1, 0))
+    jets = ak.with_field(jets, charge, "charge")
     return ak.with_field(jets, ak.unflatten(flat_label, counts), "flavour")
 
 

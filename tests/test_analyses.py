@@ -154,3 +154,24 @@ def test_aplanarity_of_planar_and_spherical_jets() -> None:
 
     assert aplanarity(planar)[0] == pytest.approx(0.0, abs=1e-12)
     assert aplanarity(spherical)[0] == pytest.approx(0.5)
+
+
+def test_three_leptons_with_a_z_pair_and_a_hard_third_lepton() -> None:
+    # e⁺e⁻ at 91.2 GeV, a 100 GeV muon back to back with 150 GeV E_T^miss:
+    # m_T = sqrt(2 * 100 * 150 * 2) = 245 GeV -> Z window, E_T^miss > 135, m_T > 110
+    electrons = [_lepton(11, 45.6, 0.0, 0.0), _lepton(-11, 45.6, 0.0, np.pi)]
+    muons = [_lepton(13, 100.0, 0.5, np.pi / 2)]
+    objects = _objects([], electrons=electrons, muons=muons, met=(150.0, -np.pi / 2))
+
+    assert _passed("atlas_1402_7029", objects) == {"SR0taua16"}
+
+
+def test_eight_tev_monojet_and_multijet_regions() -> None:
+    monojet = _objects([_jet(400.0, 0.5, np.pi)], met=(380.0, 0.0))
+    # H_T = 900 (jets above 40 GeV), E_T^miss 500: ratio 16.7, m_eff(incl) 1400
+    two_jets = _objects(
+        [_jet(600.0, 0.0, 0.0), _jet(300.0, 0.5, 2.0)], met=(500.0, 4.2)
+    )
+
+    assert _passed("atlas_1502_01518", monojet) == {"SR1", "SR2", "SR3", "SR4", "SR5"}
+    assert _passed("atlas_1405_7875", two_jets) == {"SR01_a.2jl", "SR01_b.2jm"}

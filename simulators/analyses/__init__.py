@@ -20,6 +20,7 @@ _MODULES = (
     "cms_pas_sus_15_011",
     "atlas_1405_7875",
     "atlas_1502_01518",
+    "atlas_1402_7029",
 )
 
 #: Analysis name to its definition.
