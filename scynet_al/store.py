@@ -19,7 +19,8 @@ key                     dtype, shape    meaning
 ``status``              int8 (n,)       0 not yet written, 1 pending, 2 ok,
                                         3 rejected, 4 failed
 ``attempts``            int32 (n,)      simulations tried so far
-``reason``              S1024 (n,)      why rejected or failed (UTF-8, truncated)
+``reason``              S1024 (n,)      why rejected or failed (UTF-8, truncated;
+                                        gzip-compressed, mostly empty)
 ``chi2``                f8 (n, n_e)     total chi2 per energy (order of attribute)
 ``chi2_analysis/<E>``   f8 (n, n_a)     chi2 per analysis at ``E`` TeV
 ``masses``              f8 (n, n_m)     key masses (GeV) in ``mass_pdgs`` order
@@ -452,7 +453,10 @@ class CampaignStore:
         self._require_writer()
         row = self._checked_id(point_id)
         columns = self._result_columns(result)
-        if self._status[row] != STATUS_CODES["pending"]:
+        if self._status[row] == STATUS_CODES["pending"]:
+            if not columns["reason"]:
+                del columns["reason"]  # never recorded: still the empty fill value
+        else:
             self._get("status")[row] = STATUS_CODES["pending"]
             self._file.flush()
 
@@ -869,7 +873,7 @@ def _create_datasets(
     n_features: int,
 ) -> None:
     def column(key: str, dtype: Any, width: int | None = None, fill: Any = 0,
-               chunk: int = _CHUNK_ROWS) -> None:  # fmt: skip
+               chunk: int = _CHUNK_ROWS, compress: bool = False) -> None:  # fmt: skip
         shape = (0,) if width is None else (0, max(width, 1))
         file.create_dataset(
             key,
@@ -878,6 +882,8 @@ def _create_datasets(
             chunks=(chunk, *shape[1:]),
             dtype=dtype,
             fillvalue=fill,  # None for strings: the default fill is all zero bytes
+            compression="gzip" if compress else None,
+            compression_opts=1 if compress else None,
         )
 
     for key in ("id", "seed"):
@@ -887,7 +893,7 @@ def _create_datasets(
     column("round", np.int32)
     column("status", np.int8)
     column("attempts", np.int32)
-    column("reason", f"S{REASON_BYTES}", fill=None, chunk=64)
+    column("reason", f"S{REASON_BYTES}", fill=None, chunk=64, compress=True)
     column("chi2", np.float64, len(analyses), np.nan)  # one column per energy
     file.create_group("chi2_analysis")
     for energy, names in analyses.items():
@@ -895,8 +901,8 @@ def _create_datasets(
     column("masses", np.float64, n_masses, np.nan)
     column("features", np.float64, n_features, np.nan, chunk=256)
     column("timings", np.float64, len(TIMING_STAGES), np.nan)
-    column("metrics", f"S{METRICS_BYTES}", fill=None, chunk=4)
-    column("checkpoint_path", f"S{PATH_BYTES}", fill=None, chunk=16)
+    column("metrics", f"S{METRICS_BYTES}", fill=None, chunk=4, compress=True)
+    column("checkpoint_path", f"S{PATH_BYTES}", fill=None, chunk=16, compress=True)
     column("checkpoint_round", np.int32, fill=-1, chunk=64)
 
 
