@@ -44,7 +44,7 @@ def _machine() -> str:
 
 
 def _stage_table(simulator: BuiltinSimulator) -> None:
-    print("\ncost per point, 13 TeV, default statistics (s)")
+    print("\ncost per point, 13 TeV, default statistics, one process (s)")
     for name, point in POINTS.items():
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as workdir:
@@ -74,7 +74,7 @@ def _seed_spread(simulator: BuiltinSimulator, n_seeds: int) -> None:
     )
     print(
         f"  mean {values.mean():.2f}, MC error (std over seeds) {values.std(ddof=1):.2f}, "
-        f"mean cost {np.mean(times):.2f} s"
+        f"mean CPU cost {np.mean(times):.2f} s"
     )
 
 

@@ -154,11 +154,15 @@ def _process_cross_sections(
 
 @contextmanager
 def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    start = time.perf_counter()
+    """Add the wall time of the block to ``timings[stage]`` and its CPU time to
+    ``timings["cpu_" + stage]`` (seconds)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+        cpu_key = f"cpu_{stage}"
+        timings[cpu_key] = timings.get(cpu_key, 0.0) + time.process_time() - start_cpu
 
 
 class BuiltinSimulator:

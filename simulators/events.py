@@ -85,6 +85,9 @@ PROCESS_GROUPS: dict[str, tuple[str, ...]] = {
 }
 #: Largest number of events asked of Pythia at once (deadline checks in between).
 BATCH_SIZE = 500
+#: Events generated first to estimate a group's cross section (about 10 % precision,
+#: ample to decide whether the group is worth generating at all).
+ESTIMATE_EVENTS = 20
 STRONG_GROUPS = ("gluino_gluino", "squark_gluino", "squark_squark", "third_generation")
 ELECTROWEAK_GROUPS = ("electroweak", "electroweak_strong")
 
@@ -330,14 +333,15 @@ def generate_group(
             :class:`EventGenerationTimeoutError` (checked between batches of events).
     """
     pythia = _initialised_pythia(card, energy_tev, group, seed, settings)
-    batches = [_next_batch(pythia, settings.probe_events, deadline)]
+    first = min(ESTIMATE_EVENTS, settings.probe_events)
+    batches = [_next_batch(pythia, first, deadline)]
     sigma_fb = _sigma_fb(pythia, group, settings)
     if sigma_fb * luminosity_fb < settings.skip_below_events:
         logger.debug("group %s: %.3g fb, skipped", group, sigma_fb)
         return None
 
     n_wanted = expected_events_needed(sigma_fb, luminosity_fb, settings)
-    remaining = n_wanted - settings.probe_events
+    remaining = n_wanted - first
     while remaining > 0:
         size = min(remaining, BATCH_SIZE)
         batches.append(_next_batch(pythia, size, deadline))
