@@ -259,3 +259,27 @@ def test_mixing_matrices_agree_with_spheno_up_to_row_signs(name: str) -> None:
     for attr in ("N", "U", "V"):
         ours, theirs = np.abs(getattr(built, attr)), np.abs(getattr(reference, attr))
         assert np.max(np.abs(ours - theirs)) < 0.03, (name, attr)
+
+
+@pytest.mark.parametrize(
+    ("M1", "M2", "mu", "splitting_gev"),
+    [(3000.0, 500.0, 3000.0, 0.164), (3000.0, 3500.0, 400.0, 0.341)],
+)
+def test_wino_and_higgsino_charginos_sit_above_the_lsp_by_the_loop_splitting(
+    M1: float, M2: float, mu: float, splitting_gev: float
+) -> None:
+    point = {
+        "M1": M1, "M2": M2, "M3": 2500.0, "mQ12": 3000.0, "mQ3": 3000.0,
+        "mL12": 2500.0, "mL3": 2500.0, "mA": 2500.0, "A": 0.0, "mu": mu,
+        "tanb": 10.0,
+    }  # fmt: skip
+    masses = compute_spectrum(point, "pmssm11").masses
+    gap = masses[1000024] - abs(masses[1000022])
+    # The loop splitting (wino 164 MeV, higgsino about 340 MeV) adds to the
+    # tree-level gap. For a wino with bino and higgsinos at 3 TeV the tree-level
+    # gap is O(m_W^4 / mu^3), below 1 MeV; for higgsinos with gauginos at 3 TeV it
+    # is O(m_Z^2 / M) of about 1-3 GeV.
+    if splitting_gev < 0.2:
+        assert gap == pytest.approx(splitting_gev, abs=0.002)
+    else:
+        assert splitting_gev < gap < splitting_gev + 3.0
