@@ -53,7 +53,8 @@ class EnergySignal:
         process_cross_sections_fb: Outgoing hard-process pair ``(pdg1, pdg2)`` to
             its cross section (fb), from the event fractions within each group.
         n_events: Production group to the number of generated events.
-        timings: Stage name to wall time (s).
+        timings: Stage name (events, detector, analysis) to wall time (s).
+        cpu_timings: The same stages' CPU time (s).
     """
 
     signal: dict[str, dict[str, tuple[float, float]]]
@@ -63,6 +64,7 @@ class EnergySignal:
     )
     n_events: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    cpu_timings: dict[str, float] = field(default_factory=dict)
 
 
 def signal_from_card(
@@ -91,7 +93,8 @@ def signal_from_card(
     analyses = analyses_at(energy_tev)
     luminosity = max((a.luminosity_fb for a in analyses), default=0.0)
     timings: dict[str, float] = {}
-    with _timed(timings, "events"):
+    cpu: dict[str, float] = {}
+    with _timed(timings, "events", cpu):
         samples = generate(
             card,
             energy_tev,
@@ -103,13 +106,14 @@ def signal_from_card(
         )
     signal = {a.name: {sr: (0.0, 0.0) for sr in a.signal_regions} for a in analyses}
     if samples:
-        _fill_signal(signal, samples, analyses, seed, timings)
+        _fill_signal(signal, samples, analyses, seed, timings, cpu)
     return EnergySignal(
         signal=signal,
         cross_sections_fb={s.group: s.sigma_fb for s in samples},
         process_cross_sections_fb=_process_cross_sections(samples),
         n_events={s.group: s.n_events for s in samples},
         timings=timings,
+        cpu_timings=cpu,
     )
 
 
@@ -119,6 +123,7 @@ def _fill_signal(
     analyses: Sequence[Any],
     seed: int,
     timings: dict[str, float],
+    cpu: dict[str, float],
 ) -> None:
     """Reconstruct all groups' events at once and count weighted passing events."""
     from simulators.detector import reconstruct
@@ -127,9 +132,9 @@ def _fill_signal(
     weight_fb = np.concatenate(
         [np.full(s.n_events, s.sigma_fb / s.n_events) for s in samples]
     )
-    with _timed(timings, "detector"):
+    with _timed(timings, "detector", cpu):
         objects = reconstruct(events, np.random.default_rng([seed, 7]))
-    with _timed(timings, "analyses"):
+    with _timed(timings, "analysis", cpu):
         for analysis in analyses:
             masks = analysis.select(objects)
             for sr in analysis.signal_regions:
@@ -153,16 +158,18 @@ def _process_cross_sections(
 
 
 @contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    """Add the wall time of the block to ``timings[stage]`` and its CPU time to
-    ``timings["cpu_" + stage]`` (seconds)."""
+def _timed(
+    timings: dict[str, float], stage: str, cpu: dict[str, float] | None = None
+) -> Iterator[None]:
+    """Add the block's wall time to ``timings[stage]`` and, when given, its CPU
+    time to ``cpu[stage]`` (seconds)."""
     start, start_cpu = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
-        cpu_key = f"cpu_{stage}"
-        timings[cpu_key] = timings.get(cpu_key, 0.0) + time.process_time() - start_cpu
+        if cpu is not None:
+            cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - start_cpu
 
 
 class BuiltinSimulator:
@@ -302,9 +309,13 @@ class BuiltinSimulator:
         """
         timings: dict[str, float] = {}
         masses: dict[int, float] = {}
+        start = time.perf_counter()
         try:
-            return self._simulate(point, seed, Path(workdir), timings, masses)
+            result = self._simulate(point, seed, Path(workdir), timings, masses)
+            result.timings["total"] = time.perf_counter() - start
+            return result
         except Exception as exc:
+            timings["total"] = time.perf_counter() - start
             logger.warning("builtin simulation of %s failed: %s", dict(point), exc)
             return SimulationResult.failed(
                 f"{type(exc).__name__}: {exc}",
@@ -332,7 +343,8 @@ class BuiltinSimulator:
         with _timed(timings, "spectrum"):
             spectrum = compute_spectrum(point, self.model)
         masses.update(_reported_masses(spectrum.masses))
-        reason = preselect(spectrum)
+        with _timed(timings, "preselection"):
+            reason = preselect(spectrum)
         if reason is not None:
             return SimulationResult.rejected(
                 reason,
@@ -376,10 +388,12 @@ class BuiltinSimulator:
 
         key = _energy_key(energy)
         for stage, seconds in energy_signal.timings.items():
-            result.timings[f"{stage}_{key}"] = seconds
+            result.timings[stage] = result.timings.get(stage, 0.0) + seconds
+        result.extra[f"timings_{key}"] = dict(energy_signal.timings)
+        result.extra[f"cpu_timings_{key}"] = dict(energy_signal.cpu_timings)
         catalogue = self._catalogue(energy)
         signal = {name: energy_signal.signal[name] for name in catalogue.analyses}
-        with _timed(result.timings, f"chi2_{key}"):
+        with _timed(result.timings, "statistics"):
             combined = combine(
                 catalogue,
                 signal,

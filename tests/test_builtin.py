@@ -117,9 +117,9 @@ def test_light_gluino_result_is_complete(tmp_path: Path) -> None:
     assert set(result.chi2_analysis[13]) == set(implemented(13.0))
     assert result.features is not None and len(result.features) == 56
     assert result.extra["cross_sections_fb_13"]["gluino_gluino"] > 500.0
-    assert {"spectrum", "decays", "events_13", "detector_13", "analyses_13"} <= set(
-        result.timings
-    )
+    stages = {"spectrum", "preselection", "decays", "events", "detector", "analysis"}
+    assert stages | {"statistics", "total"} <= set(result.timings)
+    assert set(result.extra["cpu_timings_13"]) == {"events", "detector", "analysis"}
 
 
 @pytest.mark.slow
