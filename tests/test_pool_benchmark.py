@@ -1,0 +1,137 @@
+"""Tests of the pool-based benchmark's pieces and a smoke run on a synthetic pool."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from sampler.regions import ChiSquareRegions
+from tests.landscapes import RARE_RATE_UNIFORM
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    """benchmarks/pool_benchmark.py as a module."""
+    return _load("pool_benchmark")
+
+
+@pytest.fixture(scope="module")
+def pool_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 600-point synthetic pool (analytic landscape), written with the store API."""
+    path = tmp_path_factory.mktemp("pool") / "pool.h5"
+    return _load("make_synthetic_pool").make_synthetic_pool(path, 600, seed=3)
+
+
+def test_load_and_split(bench: ModuleType, pool_path: Path) -> None:
+    pool = bench.split_pool(bench.load_pool(pool_path), test_size=200)
+    assert pool.U.shape == (600, 11)
+    assert pool.regions == ChiSquareRegions.paper(13)  # from the stored config
+    assert len(pool.test) == 200 and len(pool.candidates) == 400
+    assert not set(pool.test) & set(pool.candidates)
+    again = bench.split_pool(bench.load_pool(pool_path), test_size=200)
+    np.testing.assert_array_equal(pool.test, again.test)  # fixed split
+    rare_share = pool.regions.is_rare(pool.chi2).mean()
+    # 600 uniform draws: binomial standard deviation sqrt(0.083 * 0.917 / 600) = 0.011
+    assert abs(rare_share - RARE_RATE_UNIFORM) < 0.045
+
+
+def test_resolve_budgets(bench: ModuleType) -> None:
+    assert bench.resolve_budgets([500, "all", 100, 5000], 2000) == [100, 500, 2000]
+
+
+@pytest.mark.parametrize(
+    ("errors", "expected"),
+    [
+        ([4.0, 2.0, 0.5], 400.0 * 2.0),  # log-log halfway: error 1 at 100 * 4**1.5
+        ([0.8, 0.5, 0.1], 100.0),  # already there at the first budget
+        ([4.0, 3.0, 2.0], math.nan),  # never
+    ],
+)
+def test_points_to_reach(
+    bench: ModuleType, errors: list[float], expected: float
+) -> None:
+    # budgets 100, 400, 1600: between 400 (error 2) and 1600 (error 0.5) the error
+    # falls by 4 over a factor 4 in points, so it is 1 at 400 * 2 = 800.
+    got = bench.points_to_reach([100, 400, 1600], errors, 1.0)
+    if math.isnan(expected):
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_figure_of_merit_saving(bench: ModuleType) -> None:
+    rows = []
+    curves = {"uniform": [8.0, 4.0, 1.0], "uncertainty": [2.0, 1.0, 0.5]}
+    for strategy, errors in curves.items():
+        for budget, error in zip([100, 200, 400], errors, strict=True):
+            for group in bench.GROUPS:
+                rows.append(
+                    {"strategy": strategy, "seed": 0, "budget": budget,
+                     "group": group, "mean_abs_error": error, "count": 10}
+                )  # fmt: skip
+    merit = bench.figure_of_merit(rows)
+    entry = merit["II"]["strategies"]
+    assert merit["II"]["target"] == 1.0
+    assert entry["uniform"]["points_mean"] == pytest.approx(400.0)
+    assert entry["uncertainty"]["points_mean"] == pytest.approx(200.0)
+    assert entry["uncertainty"]["saving_mean"] == pytest.approx(2.0)
+
+
+def test_pool_prior_draws_only_unused(bench: ModuleType) -> None:
+    U = np.arange(10, dtype=float).reshape(5, 2)
+    available = np.array([True, False, True, False, True])
+    drawn = bench.PoolPrior(U, available).sample_unit(10, np.random.default_rng(0))
+    assert sorted(drawn[:, 0].tolist()) == [0.0, 4.0, 8.0]
+
+
+@pytest.mark.parametrize("strategy", ["density", "local", "mixture"])
+def test_acquisition_order_distinct_candidates(
+    bench: ModuleType, pool_path: Path, strategy: str
+) -> None:
+    pool = bench.split_pool(bench.load_pool(pool_path), test_size=200)
+    settings = bench.Settings(initial=40, batch=30, acq_members=2, acq_epochs=5,
+                              epochs=5, patience=3, n_threads=1)  # fmt: skip
+    order = bench.acquisition_order(strategy, pool, 100, settings, seed=0)
+    assert len(order) == 100 == len(set(order.tolist()))
+    assert set(order.tolist()) <= set(pool.candidates.tolist())
+
+
+def test_smoke_run_writes_table_plot_and_numbers(
+    bench: ModuleType, pool_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    argv = [str(pool_path), "--budgets", "100", "200", "--seeds", "1",
+            "--strategies", "uniform", "uncertainty", "--test-size", "200",
+            "--initial", "50", "--batch", "50", "--epochs", "15", "--patience", "5",
+            "--acq-members", "2", "--acq-epochs", "5", "--threads", "1",
+            "--out", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["aggregate"]) == {"uniform", "uncertainty"}
+    for by_budget in summary["aggregate"].values():
+        assert sorted(by_budget) == ["100", "200"]
+        cell = by_budget["200"]["overall"]
+        assert cell["count"] == 200 and 0.0 <= cell["mean"] < 100.0
+    assert set(summary["figure_of_merit"]) <= {"I", "II", "III"}
+    assert summary["table4"]["regions"]["III"]["paper_13tev_direct"] == 4.0
+    lines = (out / "results.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 2 * len(bench.GROUPS)
+    assert (out / "errors_vs_budget.png").read_bytes()[:4] == b"\x89PNG"
