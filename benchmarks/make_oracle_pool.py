@@ -9,8 +9,8 @@ A missing store is started with ``scynet-al run CONFIG --store STORE``; an exist
 one is continued with ``scynet-al resume STORE`` (pending points re-run, nothing
 stored is lost), so the script can be stopped (Ctrl-C) and started again as often
 as needed. The run is long: with the shipped config, about 19 000 prior draws of
-which ~28 % pass pre-selection, each ok point 5-9 s of simulation, 2 workers: about
-5 hours (see the config's comments). ``--dry-run`` prints the command and the
+which ~28 % pass pre-selection, each ok point ~8 s of simulation, 2 workers: about
+6 hours (see the config's comments). ``--dry-run`` prints the command and the
 estimate without running anything.
 
 Then: ``python benchmarks/pool_benchmark.py STORE``.
@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: measured with simulators.preselection on the built-in spectrum).
 PASS_RATE = 0.28
 
-#: Wall time of one ok point with the config's reduced event statistics (s), the
-#: middle of the 5-9 s measured on one core.
-SECONDS_PER_OK_POINT = 7.0
+#: Wall time of one ok point with the config's reduced event statistics (s): the
+#: mean of 12 runs (3-20 s) on a shared 2-core machine.
+SECONDS_PER_OK_POINT = 8.4
 
 #: The benchmark needs at least this many ok points (1 000 test + 4 000 candidates).
 MIN_OK_POINTS = 5000

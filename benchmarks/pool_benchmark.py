@@ -33,7 +33,11 @@ labels the uniform baseline does not pay for.
 At each budget a fresh direct network (``scynet_al.network.DirectRegressor``; an
 ensemble mean with ``--eval-members`` > 1) is trained on the labelled points and
 the mean |dchi2| per region is measured on the test set
-(``scynet_al.metrics.region_errors``). Labelled sets are nested, so one acquisition
+(``scynet_al.metrics.region_errors``). Two departures from the daemon's training,
+both for small training sets: the mini-batch size defaults to about a twentieth of
+the training points (at most the paper's 500, see :func:`batch_size_for`), and a
+training that collapses to a constant output is redone with another seed
+(:func:`fit_with_restarts`; the count is in the results). Labelled sets are nested, so one acquisition
 run per strategy and seed serves every budget. The budget ``all`` labels every
 candidate, the same set for every strategy: it is trained once per seed and shared.
 
