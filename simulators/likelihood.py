@@ -32,8 +32,9 @@ stationary point ``ν_S = −a x k`` and ``ν_SM = −c y k`` with ``k = 1 − N
 both nuisances move the expectation towards the observation. Without an excess
 (``N_E ≤ N_S + N_SM``) every stationary point has ``λ ≥ N_E``, where the Hessian is
 positive definite, so the minimum is unique. With an excess and both uncertainties
-large there can be two minima (raise mostly the signal, or mostly the background);
-the fit is then also started from each one-nuisance minimum and the lowest kept.
+large (``N_E (a² + c²) ≥ 4``, below which the Hessian is positive definite everywhere)
+there can be two minima (raise mostly the signal, or mostly the background); the fit
+is then also started from each one-nuisance minimum and the lowest kept.
 
 Two conventions complete the definition:
 
@@ -226,7 +227,10 @@ def _profiled_deviance(
     everything = np.arange(s.size)
     best = problem.objective(problem.minimise(np.zeros((s.size, 2))), everything)
 
-    two_routes = np.flatnonzero((n > s + b) & (a > 0) & (c > 0))
+    # Where N_E (a² + c²) < 4 the Hessian is positive definite everywhere (its
+    # lowest eigenvalue is at least 1 − N_E p q (a² + c²) with p q ≤ 1/4).
+    maybe_two = (n > s + b) & (a > 0) & (c > 0) & (n * (a * a + c * c) >= 4.0)
+    two_routes = np.flatnonzero(maybe_two)
     if two_routes.size:
         routes = _best_of_two_routes(problem, two_routes)
         best[two_routes] = np.minimum(best[two_routes], routes)

@@ -20,8 +20,20 @@ pyhf = pytest.importorskip("pyhf")
 NUISANCE_BOUND = 200.0
 
 
-def pyhf_q(s: float, sigma_s: float, b: float, sigma_b: float, n: float) -> float:
-    """Two-sided ``−2 ln λ(μ=1)`` of the one-bin model with exponential normsys."""
+def pyhf_q(
+    s: float,
+    sigma_s: float,
+    b: float,
+    sigma_b: float,
+    n: float,
+    starts: tuple[tuple[float, float], ...] = ((0.0, 0.0),),
+) -> float:
+    """Two-sided ``−2 ln λ(μ=1)`` of the one-bin model with exponential normsys.
+
+    The μ = 1 fit is started from each ``(α_signal, α_bkg)`` in ``starts`` and the
+    lowest minimum kept (with an excess and large uncertainties the fixed-μ
+    likelihood can have two maxima, and a single fit may end on the lower one).
+    """
     spec = {
         "channels": [
             {
@@ -52,15 +64,58 @@ def pyhf_q(s: float, sigma_s: float, b: float, sigma_b: float, n: float) -> floa
     bounds = [(-NUISANCE_BOUND, NUISANCE_BOUND)] * len(model.config.suggested_bounds())
     mu_range = 1e3 * max(1.0, b / s, n / s)
     bounds[poi] = (-mu_range, mu_range)
+    order = model.config.par_order
+    fixed = []
+    for alpha_signal, alpha_bkg in starts:
+        init = list(model.config.suggested_init())
+        init[order.index("signal_unc")] = alpha_signal
+        init[order.index("bkg_unc")] = alpha_bkg
+        _, twice_nll = pyhf.infer.mle.fixed_poi_fit(
+            1.0, data, model, init, bounds, return_fitted_val=True
+        )
+        fixed.append(float(twice_nll))
     init = list(model.config.suggested_init())
-    _, twice_nll_fixed = pyhf.infer.mle.fixed_poi_fit(
-        1.0, data, model, init, bounds, return_fitted_val=True
-    )
     init[poi] = (n - b) / s
     _, twice_nll_free = pyhf.infer.mle.fit(
         data, model, init, bounds, return_fitted_val=True
     )
-    return float(twice_nll_fixed - twice_nll_free)
+    return min(fixed) - float(twice_nll_free)
+
+
+#: Extra starting points (α_signal, α_bkg) of the μ = 1 fit where one start
+#: disagrees: towards raising the signal, the background, or both.
+EXTRA_STARTS = (
+    (0.0, 0.0),
+    (10.0, 0.0),
+    (0.0, 10.0),
+    (5.0, 5.0),
+    (20.0, 2.0),
+    (2.0, 20.0),
+)
+
+
+def compare_with_pyhf(cases: np.ndarray) -> np.ndarray:
+    """Rows of ``cases`` where ours and pyhf disagree beyond 1e-3 and 1e-4 relative.
+
+    A disagreement is fitted again in pyhf from several starting points before it
+    counts.
+    """
+    ours = chi2_signal_region(*cases.T)
+    with warnings.catch_warnings():
+        # The minimiser may probe steps where the Poisson rate is negative or zero,
+        # for which pyhf's log-pdf emits numpy RuntimeWarnings; the fit recovers and
+        # its final value is what is compared.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        theirs = np.array([pyhf_q(*row) for row in cases])
+        bad = _disagree(ours, theirs)
+        for i in np.flatnonzero(bad):
+            theirs[i] = pyhf_q(*cases[i], starts=EXTRA_STARTS)
+    return cases[_disagree(ours, theirs)]
+
+
+def _disagree(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    deviation = np.abs(ours - theirs)
+    return (deviation >= 1e-3) & (deviation >= 1e-4 * np.abs(theirs))
 
 
 def _normsys(name: str, relative: float) -> dict:
@@ -97,21 +152,16 @@ def pyhf_numpy():
 )
 def test_agrees_with_pyhf_on_random_cases(pyhf_numpy) -> None:
     cases = random_cases(520, seed=20260603)
-    ours = chi2_signal_region(*cases.T)
+    assert compare_with_pyhf(cases).size == 0
 
-    theirs = []
-    with warnings.catch_warnings():
-        # The minimiser may probe steps where the Poisson rate is negative or zero,
-        # for which pyhf's log-pdf emits numpy RuntimeWarnings; the fit recovers and
-        # its final value is what is compared.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for row in cases:
-            theirs.append(pyhf_q(*row))
-    theirs = np.array(theirs)
 
-    deviation = np.abs(ours - theirs)
-    bad = (deviation >= 1e-3) & (deviation >= 1e-4 * np.abs(theirs))
-    assert not np.any(bad), cases[bad]
+@pytest.mark.slow
+@pytest.mark.filterwarnings(
+    "ignore:jsonschema.RefResolver is deprecated:DeprecationWarning"
+)
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_agrees_with_pyhf_on_more_random_cases(pyhf_numpy, seed) -> None:
+    assert compare_with_pyhf(random_cases(1000, seed=seed)).size == 0
 
 
 def test_zero_observed_matches_lambert_closed_form() -> None:
