@@ -959,13 +959,19 @@ def _release_reader(file: h5py.File) -> None:
 
 
 def _open_reader(path: Path) -> h5py.File:
-    """Open in SWMR-read mode without chunk cache, so refreshed reads are current."""
+    """Open in SWMR-read mode without chunk cache, so refreshed reads are current.
+
+    Readers take no HDF5 file lock: a held shared lock would keep a writer from
+    opening the store to resume. Writers exclude each other through their own lock.
+    """
     for attempt in range(_READER_OPEN_TRIES):
         try:
-            file = h5py.File(path, "r", libver="latest", swmr=True, rdcc_nbytes=0)
+            file = h5py.File(
+                path, "r", libver="latest", swmr=True, rdcc_nbytes=0, locking=False
+            )
         except OSError as exc:
-            if "lock" in str(exc).lower() and attempt + 1 < _READER_OPEN_TRIES:
-                time.sleep(0.05)  # the writer holds the open lock until SWMR starts
+            if _writer_starting(exc) and attempt + 1 < _READER_OPEN_TRIES:
+                time.sleep(0.05)  # a writer is between its open and the start of SWMR
                 continue
             raise StoreError(f"{path}: cannot open as HDF5 file: {exc}") from exc
         try:
@@ -977,10 +983,16 @@ def _open_reader(path: Path) -> h5py.File:
     raise AssertionError("unreachable")
 
 
+def _writer_starting(exc: OSError) -> bool:
+    message = str(exc).lower()
+    starting = ("lock", "already open for write", "not already open for swmr writing")
+    return any(text in message for text in starting)
+
+
 def _inspect(path: Path) -> bool:
     """Check the format; tell whether a crashed writer left the file marked open."""
     try:
-        with h5py.File(path, "r", libver="latest"):
+        with h5py.File(path, "r", libver="latest", locking=False):
             crashed = False
     except OSError as exc:
         if "already open for write" not in str(exc):

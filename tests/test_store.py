@@ -672,3 +672,28 @@ def test_two_readers_in_one_process_share_a_handle(tmp_path):
         assert second.counts()["pending"] == 3
     assert first.counts()["pending"] == 3  # closing the second left the first usable
     first.close()
+
+
+def test_writer_resumes_while_a_reader_process_holds_the_store(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.add_pending(points(2), "prior", 0)
+    code = (
+        "import sys, time\nfrom scynet_al.store import CampaignStore\n"
+        "with CampaignStore.open(sys.argv[1]) as store:\n"
+        "    print(store.counts()['pending'], flush=True)\n    time.sleep(30)\n"
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout.readline().strip() == "2"
+        with CampaignStore.open(path, mode="a") as store:
+            store.record(0, ok(1.0, 2.0))
+    finally:
+        reader.kill()
+        reader.wait()
+        reader.stdout.close()
+
+    with CampaignStore.open(path) as store:
+        assert store.counts() == {"pending": 1, "ok": 1, "rejected": 0, "failed": 0}
