@@ -44,6 +44,9 @@ count, and treats the labels of pending rows as absent (``record`` fills them in
 before it flips the status). Re-recording a point first sets it back to pending, so
 a reader never pairs a new status with old data. Fixed-length byte strings drop
 trailing NUL characters, so a reason or origin ending in ``"\x00"`` loses them.
+Readers take no HDF5 file lock, so an open ``status`` or ``predict`` never keeps
+the writer from resuming; readers in one process share one HDF5 handle per file,
+since HDF5 keeps one metadata cache per open file.
 
 Durability: the writer flushes after every ``add_pending`` and ``record``, so data
 sits in the operating system once the call returns and a kill -9 of the writer loses
