@@ -52,7 +52,9 @@ def main() -> None:
     print("created", flush=True)
     with store:
         for start in range(0, n_points, batch):
-            ids, _ = store.add_pending(X[start : start + batch], "prior", start // batch)
+            ids, _ = store.add_pending(
+                X[start : start + batch], "prior", start // batch
+            )
             for point_id in ids:
                 store.record(int(point_id), result_for(int(point_id)))
                 print(f"recorded {point_id}", flush=True)

@@ -37,7 +37,9 @@ def test_pmssm11_is_paper_table1():
     assert space.names == tuple(TABLE1)
     assert space.names == PMSSM11_NAMES
     for name, intervals in TABLE1.items():
-        assert space.intervals[name] == tuple((float(a), float(b)) for a, b in intervals)
+        assert space.intervals[name] == tuple(
+            (float(a), float(b)) for a, b in intervals
+        )
 
 
 def test_pmssm19_names_and_default_ranges():
@@ -138,7 +140,11 @@ def test_contains_excludes_gaps_and_outside():
 
 @pytest.mark.parametrize(
     ("name", "value", "shown"),
-    [("M3", 0.0, "M3 = 0.0"), ("mu", 50.0, "mu = 50.0"), ("mQ12", 299.0, "mQ12 = 299.0")],
+    [
+        ("M3", 0.0, "M3 = 0.0"),
+        ("mu", 50.0, "mu = 50.0"),
+        ("mQ12", 299.0, "mQ12 = 299.0"),
+    ],
 )
 def test_check_names_parameter_and_value(name, value, shown):
     space = pmssm11()
