@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--sleep", type=float, default=0.05)
     parser.add_argument("--reject", type=float, default=0.1)
+    parser.add_argument(
+        "--ensembles", action="store_true", help="fit the default network ensembles"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -39,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         connect(config.dask, scheduler_address=args.scheduler) as handle,
     ):
         campaign = Campaign(
-            config, store, handle.client, simulator=simulator, surrogates=KnnSurrogates()
+            config,
+            store,
+            handle.client,
+            simulator=simulator,
+            surrogates=None if args.ensembles else KnnSurrogates(),
         )
         install_signal_handlers(campaign)
         summary = campaign.run()

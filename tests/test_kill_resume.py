@@ -38,7 +38,9 @@ dask: {n_workers: 2, threads_per_worker: 1}
 """
 
 
-def start_daemon(config: Path, store: Path, log, *, sleep: float) -> subprocess.Popen:
+def start_daemon(
+    config: Path, store: Path, log, *, sleep: float, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(REPO), env.get("PYTHONPATH")])
@@ -52,6 +54,7 @@ def start_daemon(config: Path, store: Path, log, *, sleep: float) -> subprocess.
             str(store),
             "--sleep",
             str(sleep),
+            *extra,
         ],
         cwd=REPO,
         env=env,
@@ -182,3 +185,27 @@ def test_interrupt_once_drains_twice_exits(tmp_path, signals):
     else:
         assert code == 130
         assert not rows or not rows[-1].get("final")
+
+
+@pytest.mark.slow
+def test_resume_command_on_a_spent_budget_stops_at_once(tmp_path, capsys):
+    from scynet_al.cli import main
+
+    config = tmp_path / "campaign.yaml"
+    config.write_text(
+        CONFIG.replace("MAX_POINTS", "24")
+        + "surrogate: {ensemble_size: 2, max_epochs: 5, patience: 2}\n"
+    )
+    store = tmp_path / "campaign.h5"
+    with (tmp_path / "daemon.log").open("ab") as log:
+        daemon = start_daemon(config, store, log, sleep=0.0, extra=("--ensembles",))
+        assert daemon.wait(timeout=120) == 0
+
+    code = main(["resume", str(store), "--no-progress"])
+
+    assert code == 0
+    assert '"stop_reason": "max_points"' in capsys.readouterr().out
+    with CampaignStore.open(store, mode="r") as s:
+        kinds = [r.get("kind") for r in s.metrics()]
+        assert s.counts()["pending"] == 0 and len(s) == 24
+    assert kinds.count("start") == 2 and kinds.count("summary") == 2
