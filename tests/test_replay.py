@@ -185,3 +185,67 @@ def test_snap_to_pool_runs_out() -> None:
     pool = np.array([[0.0], [1.0]])
     chosen = snap_to_pool(np.array([[0.0], [0.0], [0.0]]), pool, np.array([1, 1]))
     assert chosen.tolist() == [0, 1]
+
+
+def test_campaign_replayed_from_its_own_store(tmp_path: Path) -> None:
+    """A prior-only campaign re-run on the replay backend stores the same answers.
+
+    With all proposals from the prior and no refit in between, the proposals follow
+    from the campaign seed alone, so the second campaign asks for exactly the points
+    of the first, and the replay backend must answer each as the first run stored it.
+    """
+    import yaml
+    from distributed import Client, LocalCluster
+
+    from scynet_al.campaign import Campaign
+    from scynet_al.config import parse_config
+    from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
+
+    config = parse_config(
+        yaml.safe_dump(
+            {
+                "campaign": {"seed": 5, "in_flight": 4, "refit_every": 1000,
+                             "max_retries": 0, "points_per_round": 10,
+                             "budget": {"max_points": 30}},
+                "space": {"model": "pmssm11"},
+                "proposer": {"validation_share": 0.2, "adapt_to_errors": False,
+                             "fractions": {"prior": 1.0, "density": 0.0,
+                                           "local": 0.0, "uncertainty": 0.0}},
+            }
+        )
+    )  # fmt: skip
+    space = config.build_space()
+    original = AnalyticSimulator.for_space(
+        space, reject_fraction=0.2, fail_fraction=0.1
+    )
+    tables = []
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        for name, simulator in [
+            ("first.h5", original),
+            ("replayed.h5", ReplaySimulator(pool=tmp_path / "first.h5")),
+        ]:
+            with CampaignStore.create(
+                tmp_path / name, config_text=config.text, space=space,
+                energies=[13], analyses={13: ["analytic"]}, n_features=56,
+            ) as store:  # fmt: skip
+                Campaign(
+                    config, store, client, simulator=simulator,
+                    surrogates=KnnSurrogates(),
+                ).run()  # fmt: skip
+                tables.append(store.table())
+
+    first, replayed = tables
+    assert len(first["id"]) == 30
+    np.testing.assert_array_equal(first["parameters"], replayed["parameters"])
+    np.testing.assert_array_equal(first["status"], replayed["status"])
+    np.testing.assert_array_equal(first["chi2"], replayed["chi2"])
+    rejected = first["status"] == "rejected"
+    assert rejected.any() and (first["status"] == "failed").any()
+    np.testing.assert_array_equal(
+        first["reason"][rejected], replayed["reason"][rejected]
+    )
