@@ -29,8 +29,8 @@ REPARAMETRIZED_BATCH_SIZE: dict[int, int] = {8: 120, 13: 32}
 #: Paper Sect. 4.3: initial NAdam learning rate of the reparametrized network.
 REPARAMETRIZED_LEARNING_RATE: dict[int, float] = {8: 0.01, 13: 0.002}
 
-#: Largest number of points evaluated in one pass during prediction.
-PREDICT_CHUNK = 65536
+#: Points evaluated in one pass during prediction (activations stay cache-sized).
+PREDICT_CHUNK = 16384
 
 
 @dataclass(frozen=True)
@@ -574,11 +574,11 @@ def regressor_from_state(state: dict[str, Any]) -> _Regressor:
 
 
 class StackedNetwork(nn.Module):
-    """Members of one architecture evaluated together with batched matrix products.
+    """Members of one architecture evaluated in one module, the core of exported models.
 
     Holds every member's input Z-score (and rotation), weights and target scaling
-    as stacked tensors, so an ensemble costs one batched product per layer instead
-    of one product per member and layer. Also the core of exported models.
+    as stacked tensors ``(n_members, ...)``, so one module (and one exported graph)
+    evaluates the whole ensemble.
 
     Args:
         members: Fitted regressors of the same kind and layer sizes.
@@ -603,6 +603,7 @@ class StackedNetwork(nn.Module):
             self.register_buffer(f"weight{k}", weight.contiguous())
             self.register_buffer(f"bias{k}", bias.contiguous())
         self.n_layers = len(linears[0])
+        self.n_members = len(members)
         scalings = [m.target_scaling_ for m in members]
         self.register_buffer(
             "target_scale",
@@ -616,16 +617,24 @@ class StackedNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Chi2 per member, shape ``(n_members, n)``, for inputs ``(n, n_inputs)`` float64."""
         z = (x.unsqueeze(0) - self.shift) / self.scale
-        if self.has_rotation:
-            z = torch.bmm(z, self.rotation)
-        h = z.to(torch.float32)
-        for k in range(self.n_layers):
-            h = torch.baddbmm(getattr(self, f"bias{k}"), h, getattr(self, f"weight{k}"))
+        # Plain matrix products member by member: torch's batched product spreads
+        # tiny batches over threads, which costs milliseconds on a busy machine.
+        outputs = [self._member(z, k) for k in range(self.n_members)]
+        h = torch.stack(outputs).squeeze(-1)
+        return h.to(torch.float64) * self.target_scale + self.target_shift
+
+    def _member(self, z: torch.Tensor, k: int) -> torch.Tensor:
+        h = torch.mm(z[k], self.rotation[k]) if self.has_rotation else z[k]
+        h = h.to(torch.float32)
+        for i in range(self.n_layers):
+            h = torch.addmm(
+                getattr(self, f"bias{i}")[k, 0], h, getattr(self, f"weight{i}")[k]
+            )
             if self.tanh_output:
                 h = torch.tanh(h)
-            elif k < self.n_layers - 1:
+            elif i < self.n_layers - 1:
                 h = torch.relu(h)
-        return h.squeeze(-1).to(torch.float64) * self.target_scale + self.target_shift
+        return h
 
 
 def _stack(arrays: list[np.ndarray], axis_insert: int) -> torch.Tensor:
