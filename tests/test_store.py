@@ -505,7 +505,9 @@ TestStoreMachine.settings = settings(
     "n_points",
     [
         pytest.param(1_000, id="1e3"),
-        pytest.param(100_000, id="1e5", marks=pytest.mark.slow),
+        pytest.param(
+            100_000, id="1e5", marks=[pytest.mark.slow, pytest.mark.timeout(3600)]
+        ),
     ],
 )
 def test_many_points_in_batches_survive_reopen(tmp_path, n_points):
