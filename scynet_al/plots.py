@@ -75,17 +75,24 @@ def plot_learning_curves(
 
     from sampler.regions import REGION_NAMES
 
+    panels = ("overall", *REGION_NAMES)
     fig, axes = plt.subplots(
-        1, len(REGION_NAMES), figsize=(4 * len(REGION_NAMES), 3.6), sharey=True
+        1, len(panels), figsize=(4 * len(panels), 3.6), sharey=True
     )
-    for ax, name in zip(axes, REGION_NAMES, strict=True):
+    for ax, name in zip(axes, panels, strict=True):
+        drawn = False
         for model, style in (("ensemble", "-o"), ("knn", "--s")):
             n, err, lo, hi = _curve(rows, str(energy), model, name)
             if len(n):
                 ax.plot(n, err, style, ms=3, label=model)
                 ax.fill_between(n, lo, hi, alpha=0.2)
+                drawn = True
+        if not drawn:
+            ax.text(
+                0.5, 0.5, "no validation points", transform=ax.transAxes, ha="center"
+            )
         ax.axhline(target, color="k", lw=0.8, ls=":", label="target")
-        ax.set_title(f"region {name}")
+        ax.set_title("all regions" if name == "overall" else f"region {name}")
         ax.set_xlabel("training points")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -101,7 +108,10 @@ def _curve(
     n, err, lo, hi = [], [], [], []
     for row in rows:
         entry = (row.get("energies", {}).get(energy) or {}).get(model) or {}
-        r = (entry.get("regions") or {}).get(region) or {}
+        if region == "overall":
+            r = entry.get("overall") or {}
+        else:
+            r = (entry.get("regions") or {}).get(region) or {}
         if r.get("count") and r.get("mean_abs_error") is not None:
             interval = r.get("interval") or [r["mean_abs_error"]] * 2
             n.append(row["n_train"])
@@ -193,7 +203,7 @@ def plot_mass_plane(
         fig.colorbar(points, ax=ax, label=label)
         ax.set_xlabel(r"$m(\tilde g)$ [GeV]")
         ax.set_ylabel(r"$m(\tilde\chi^0_1)$ [GeV]")
-    fig.suptitle(f"validation points at {energy} TeV ({int(keep.sum())})")
+    fig.suptitle(f"{int(keep.sum())} validation points at {energy} TeV")
     return _save(fig, out / f"mass_plane_{energy}TeV.png")
 
 
