@@ -921,7 +921,7 @@ def _parser() -> argparse.ArgumentParser:
         "--initial", type=int, default=100, help="uniform seed set of active strategies"
     )
     parser.add_argument(
-        "--batch", type=int, default=100, help="points per acquisition round"
+        "--batch", type=int, default=200, help="points per acquisition round"
     )
     parser.add_argument(
         "--epochs", type=int, default=300, help="evaluation network epochs at most"
