@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from scynet_al.campaign import Campaign, install_signal_handlers
-from scynet_al.cluster import connect
+from scynet_al.cluster import ClusterHandle, connect
 from scynet_al.commands.run import open_or_create_store
 from scynet_al.config import load_config
 from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sleep", type=float, default=0.05)
     parser.add_argument("--reject", type=float, default=0.1)
     parser.add_argument(
+        "--thread-workers",
+        action="store_true",
+        help="run the workers as threads of this process (fast start)",
+    )
+    parser.add_argument(
         "--ensembles", action="store_true", help="fit the default network ensembles"
     )
     args = parser.parse_args(argv)
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with (
         open_or_create_store(config, args.store, simulator) as store,
-        connect(config.dask, scheduler_address=args.scheduler) as handle,
+        _cluster(config, args) as handle,
     ):
         campaign = Campaign(
             config,
@@ -52,6 +57,17 @@ def main(argv: list[str] | None = None) -> int:
         summary = campaign.run()
     print(json.dumps(summary.to_json()))
     return 0
+
+
+def _cluster(config, args) -> ClusterHandle:
+    if not args.thread_workers:
+        return connect(config.dask, scheduler_address=args.scheduler)
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=config.dask.n_workers, processes=False, dashboard_address=":0"
+    )
+    return ClusterHandle(client=Client(cluster), cluster=cluster, kind="local")
 
 
 if __name__ == "__main__":

@@ -103,16 +103,18 @@ def wait_for_points(store_path: Path, n: int, timeout: float) -> None:
     )
 
 
-def kill_and_resume(tmp_path: Path, kills: int, max_points: int, seed: int) -> None:
+def kill_and_resume(
+    tmp_path: Path, kills: int, max_points: int, seed: int, extra: tuple[str, ...] = ()
+) -> None:
     config = tmp_path / "campaign.yaml"
     config.write_text(CONFIG.replace("MAX_POINTS", str(max_points)))
     store = tmp_path / "campaign.h5"
     log_path = tmp_path / "daemon.log"
     with log_path.open("ab") as log:
         seen = _kill_repeatedly(
-            config, store, log, kills, max_points, random.Random(seed)
+            config, store, log, kills, max_points, random.Random(seed), extra
         )
-        daemon = start_daemon(config, store, log, sleep=0.05)
+        daemon = start_daemon(config, store, log, sleep=0.05, extra=extra)
         daemon.wait(timeout=120)
     assert daemon.returncode == 0, log_path.read_text()[-3000:]
 
@@ -126,12 +128,14 @@ def kill_and_resume(tmp_path: Path, kills: int, max_points: int, seed: int) -> N
         assert s.metrics()[-1]["stop_reason"] == "max_points"
 
 
-def _kill_repeatedly(config, store, log, kills, max_points, rng) -> dict[int, tuple]:
+def _kill_repeatedly(
+    config, store, log, kills, max_points, rng, extra
+) -> dict[int, tuple]:
     seen: dict[int, tuple] = {}
     target = 0
     for _ in range(kills):
         target += max_points // (kills + 2)
-        daemon = start_daemon(config, store, log, sleep=0.05)
+        daemon = start_daemon(config, store, log, sleep=0.05, extra=extra)
         try:
             wait_for_points(store, target, timeout=60)
             time.sleep(rng.uniform(0.0, 1.0))
@@ -145,12 +149,15 @@ def _kill_repeatedly(config, store, log, kills, max_points, rng) -> dict[int, tu
 
 
 def test_kill_nine_then_resume(tmp_path):
-    kill_and_resume(tmp_path, kills=2, max_points=60, seed=1)
+    kill_and_resume(
+        tmp_path, kills=3, max_points=60, seed=1, extra=("--thread-workers",)
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [2, 3, 4])
 def test_kill_nine_many_times(tmp_path, seed):
+    """Worker processes of a LocalCluster die with the daemon's process group."""
     kill_and_resume(tmp_path, kills=5, max_points=150, seed=seed)
 
 
