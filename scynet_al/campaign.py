@@ -774,6 +774,30 @@ def install_signal_handlers(campaign: Campaign) -> None:
 # -- construction from the config ----------------------------------------------------
 
 
+def preflight(config: Any, simulator: Any) -> None:
+    """Check what a campaign needs before its store is created.
+
+    The simulator labels every campaign energy, the chi2 regions can be built
+    (centring on the catalogue included) and the surrogate kind is supported.
+
+    Raises:
+        CampaignError: A campaign energy is not labelled by the simulator, or the
+            surrogate kind is not supported.
+        ConfigError: The regions cannot be built.
+    """
+    labelled = {int(e) for e in simulator.describe()["energies"]}
+    missing = [int(e) for e in config.campaign.energies_tev if int(e) not in labelled]
+    if missing:
+        raise CampaignError(
+            f"campaign.energies_tev asks for {missing} TeV, but simulator backend "
+            f"{config.simulator.backend!r} labels only {sorted(labelled)} TeV "
+            "(see simulator.settings)"
+        )
+    for energy in config.campaign.energies_tev:
+        _regions_for(config, int(energy), simulator)
+    EnsembleSurrogates(config.surrogate)
+
+
 def _make_simulator(config: Any) -> Any:
     from simulators.backends import make_simulator
 

@@ -271,6 +271,10 @@ def test_stop_rule_needs_every_energy():
             {"backend": "spheno", "settings": {"spheno_binary": "/bin/true"}},
             "labels only []",
         ),
+        (
+            {"backend": "builtin", "settings": {}},
+            "fits only 'direct'",
+        ),
     ],
 )
 def test_misconfigured_backend_stops_before_the_store(
@@ -281,6 +285,8 @@ def test_misconfigured_backend_stops_before_the_store(
     config = tmp_path / "c.yaml"
     data = yaml.safe_load(yaml.safe_dump(BASE))
     data["simulator"] = simulator
+    if "fits only 'direct'" in message:
+        data["surrogate"] = {"kind": "reparametrized"}
     config.write_text(yaml.safe_dump(data))
     store = tmp_path / "c.h5"
 

@@ -60,13 +60,13 @@ def execute(
     Returns:
         Exit code 0.
     """
-    from scynet_al.campaign import Campaign, install_signal_handlers
+    from scynet_al.campaign import Campaign, install_signal_handlers, preflight
     from scynet_al.cluster import connect
     from simulators.backends import make_simulator
 
     simulator = make_simulator(config.simulator.backend, config.simulator.settings)
     simulator.check()
-    check_energies(config, simulator)
+    preflight(config, simulator)
     with (
         open_or_create_store(config, store_path, simulator) as store,
         connect(config.dask, scheduler_address=scheduler) as handle,
@@ -78,24 +78,6 @@ def execute(
         summary = campaign.run()
     print(json.dumps(summary.to_json(), indent=2))
     return 0
-
-
-def check_energies(config: Any, simulator: Any) -> None:
-    """Refuse a simulator that does not label every configured energy.
-
-    Raises:
-        CampaignError: A campaign energy is missing from ``simulator.describe()``.
-    """
-    from scynet_al.errors import CampaignError
-
-    labelled = {int(e) for e in simulator.describe()["energies"]}
-    missing = [int(e) for e in config.campaign.energies_tev if int(e) not in labelled]
-    if missing:
-        raise CampaignError(
-            f"campaign.energies_tev asks for {missing} TeV, but simulator backend "
-            f"{config.simulator.backend!r} labels only {sorted(labelled)} TeV "
-            "(see simulator.settings)"
-        )
 
 
 def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
