@@ -276,9 +276,11 @@ def acquisition_order(
     Returns:
         Distinct candidate indices into the pool arrays, shape ``(n_max,)``.
     """
-    rng = np.random.default_rng([seed, _strategy_salt(strategy)])
     n_max = min(n_max, len(pool.candidates))
-    first = rng.permutation(pool.candidates)
+    # The same uniform order for every strategy of a seed: active strategies start
+    # from the first points uniform sampling takes.
+    first = np.random.default_rng(seed).permutation(pool.candidates)
+    rng = np.random.default_rng([seed, _strategy_salt(strategy)])
     if STRATEGY_FRACTIONS[strategy] is None:
         return first[:n_max]
 
