@@ -27,8 +27,9 @@ PAPER_EDGES: dict[int, tuple[float, ...]] = {
 class ChiSquareRegions:
     """Contiguous chi-square regions given by their six edges.
 
-    Region ``k`` holds ``edges[k] <= chi2 < edges[k + 1]``; the last region also
-    holds its upper edge (the cap). Values below 0 or above the last edge are
+    Region ``k`` holds ``edges[k] < chi2 <= edges[k + 1]``, closed on the right as
+    in paper Sect. 3.2 (I: 0 < chi2 <= 38, II: 42 < chi2 <= 70, ...); the first
+    region also holds its lower edge. Values below 0 or above the last edge are
     clipped into the first or last region.
 
     Args:
@@ -55,7 +56,7 @@ class ChiSquareRegions:
     def index(self, chi2: np.ndarray) -> np.ndarray:
         """Region index (0 = I ... 4 = cap) per value, same shape as ``chi2``."""
         chi2 = np.asarray(chi2, dtype=float)
-        idx = np.searchsorted(np.asarray(self.edges[1:-1]), chi2, side="right")
+        idx = np.searchsorted(np.asarray(self.edges[1:-1]), chi2, side="left")
         return idx.astype(np.int64)
 
     def classify(self, chi2: np.ndarray) -> np.ndarray:

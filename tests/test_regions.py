@@ -67,11 +67,8 @@ def test_classify_inside_regions(energy, chi2, name):
     assert regions.is_rare(np.array([chi2]))[0] == (name in RARE_REGIONS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="paper Sect. 3.2 closes the ranges on the right (I: 0 < chi2 <= 38, II: "
-    "42 < chi2 <= 70, III: 70 < chi2 <= 95); ChiSquareRegions closes them on the left",
-)
+# Paper Sect. 3.2 closes the ranges on the right: I: 0 < chi2 <= 38,
+# II: 42 < chi2 <= 70, III: 70 < chi2 <= 95.
 @pytest.mark.parametrize(
     ("chi2", "name"), [(38.0, "I"), (42.0, "zero"), (70.0, "II"), (95.0, "III")]
 )
