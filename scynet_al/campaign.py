@@ -54,6 +54,12 @@ MIN_TRAINING_POINTS = 10
 #: Seconds the dispatch loop sleeps when nothing is ready.
 POLL_INTERVAL_S = 0.02
 
+#: Dask event topic on which jobs announce that they started running.
+JOB_START_TOPIC = "scynet-al-job-start"
+
+#: Seconds between checks for jobs running past ``campaign.job_timeout_s``.
+WATCHDOG_INTERVAL_S = 1.0
+
 #: Exit code of a second interrupt (the shell's convention for SIGINT).
 HARD_EXIT_CODE = 130
 
@@ -85,6 +91,7 @@ def simulate_point(
         The result, with ``extra["job"]`` holding ``start``, ``stop`` (Unix seconds),
         ``worker`` and ``workdir``.
     """
+    _announce_start()
     base = scratch_root or _worker_local_directory()
     Path(base).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"point-{point_id}-", dir=base))
@@ -114,6 +121,17 @@ def _worker_local_directory() -> str:
         return str(Path(get_worker().local_directory) / "scynet-scratch")
     except ValueError:
         return tempfile.gettempdir()
+
+
+def _announce_start() -> None:
+    """Tell the daemon (through a Dask event) that this job started running."""
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:
+        return
+    worker.log_event(JOB_START_TOPIC, {"key": str(worker.get_current_task())})
 
 
 def _worker_address() -> str:
@@ -287,10 +305,18 @@ class Campaign:
 
         self._prepare()
         self._jobs_ac = as_completed(with_results=True, raise_errors=False)
-        with self._progress_bar():
-            reason = self._loop()
-            reason = self._wind_down(reason)
+        self.client.subscribe_topic(JOB_START_TOPIC, self._on_job_start)
+        try:
+            with self._progress_bar():
+                reason = self._loop()
+                reason = self._wind_down(reason)
+        finally:
+            self.client.unsubscribe_topic(JOB_START_TOPIC)
         return self._finish(reason)
+
+    def _on_job_start(self, event: tuple[float, Mapping[str, Any]]) -> None:
+        """Dask event handler (client thread): a job began running on a worker."""
+        self.job_starts_[event[1]["key"]] = time.monotonic()
 
     def _prepare(self) -> None:
         cfg = self.config
@@ -325,6 +351,9 @@ class Campaign:
             self.metrics_rows_ and self.metrics_rows_[-1].get("converged")
         )
         self.running_: dict[str, _Job] = {}
+        self.futures_: dict[str, Any] = {}
+        self.job_starts_: dict[str, float] = {}
+        self.next_watchdog_ = 0.0
         self.queue_: deque[_Job] = deque()
         self.fit_: _BackgroundFit | None = None
         self.new_results_ = 0
@@ -375,6 +404,7 @@ class Campaign:
                 return reason
             self._dispatch()
             handled = self._read_results()
+            self._expire_overdue_jobs()
             self._maybe_start_fit()
             if self._out_of_work():
                 return self._final_refit()
@@ -457,6 +487,7 @@ class Campaign:
             retries=0,
         )
         self.running_[future.key] = job
+        self.futures_[future.key] = future
         self._jobs_ac.add(future)
 
     # -- results --------------------------------------------------------------------
@@ -465,6 +496,8 @@ class Campaign:
         batch = self._jobs_ac.next_batch(block=False)
         for future, value in batch:
             job = self.running_.pop(future.key, None)
+            self.futures_.pop(future.key, None)
+            self.job_starts_.pop(future.key, None)
             if job is None:
                 continue
             if future.status == "finished":
@@ -472,6 +505,36 @@ class Campaign:
             else:
                 self._handle_lost(job, value, retry=retry)
         return len(batch)
+
+    def _expire_overdue_jobs(self) -> None:
+        """Fail jobs running longer than ``job_timeout_s`` (then retried as usual).
+
+        A Python thread cannot be stopped: the worker thread stays busy until the
+        simulator returns, so backends should enforce their own timeouts too.
+        """
+        now = time.monotonic()
+        if now < self.next_watchdog_:
+            return
+        self.next_watchdog_ = now + WATCHDOG_INTERVAL_S
+        limit = float(self.config.campaign.job_timeout_s)
+        for key, started in list(self.job_starts_.items()):
+            if key not in self.running_:
+                self.job_starts_.pop(key, None)
+            elif now - started > limit:
+                self._expire(key, limit)
+
+    def _expire(self, key: str, limit: float) -> None:
+        job = self.running_.pop(key)
+        self.job_starts_.pop(key, None)
+        self.client.cancel(self.futures_.pop(key))
+        logger.warning(
+            "job of point %d ran past job_timeout_s (%g s); cancelled, its worker "
+            "thread stays busy until the simulator returns",
+            job.point_id,
+            limit,
+        )
+        reason = f"timed out after {limit:g} s (campaign.job_timeout_s)"
+        self._handle_result(job, SimulationResult.failed(reason), retry=True)
 
     def _handle_result(
         self, job: _Job, result: SimulationResult, *, retry: bool
@@ -656,16 +719,12 @@ class Campaign:
             logger.info(
                 "cancelling %d jobs; their points stay pending", len(self.running_)
             )
-            self.client.cancel(list(self._running_futures()))
+            self.client.cancel(list(self.futures_.values()))
             self.running_.clear()
+            self.futures_.clear()
         if reason != "interrupted" and self.fit_ is not None:
             self._fold_finished_fit(wait=True)
         return reason
-
-    def _running_futures(self) -> list[Any]:
-        from distributed import Future
-
-        return [Future(key, client=self.client) for key in self.running_]
 
     def _finish(self, reason: str) -> CampaignSummary:
         latest = self.metrics_rows_[-1] if self.metrics_rows_ else {}

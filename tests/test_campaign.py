@@ -314,3 +314,20 @@ def test_regions_centred_on_the_builtin_catalogue():
     assert regions.edges == pytest.approx(
         (0.0, zero - 2.0, zero + 2.0, 70.0, 95.0, 100.0)
     )
+
+
+def test_job_past_timeout_is_failed_and_retried(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(
+            job_timeout_s=0.5, max_retries=1, in_flight=2, budget={"max_points": 2}
+        )
+    )
+    simulator = AnalyticSimulator.for_space(config.build_space(), sleep_s=2.5)
+
+    with new_store(tmp_path, config) as store:
+        _, summary = run(config, store, client, simulator)
+        table = store.table()
+
+    assert summary.counts["failed"] == 2
+    assert np.all(table["attempts"] == 2)
+    assert all("timed out after 0.5 s" in r for r in table["reason"])
