@@ -155,3 +155,28 @@ def test_light_stops_light_up_b_jet_and_one_lepton_regions(tmp_path: Path) -> No
     b_jets = sum(v[0] for k, v in signal.items() if k.startswith("atlas_conf_2015_067"))
     assert one_lepton > 1.0
     assert b_jets > 1.0
+
+
+def test_signal_from_a_real_spheno_card(shared_dir: Path) -> None:
+    from simulators.builtin import signal_from_card
+    from simulators.events import GenerationSettings
+    from simulators.slha import read_spectrum
+
+    card = shared_dir / "fixtures" / "spheno" / "light_gluino" / "SPheno.spc"
+    settings = GenerationSettings(probe_events=100, min_events=100, max_events=200)
+
+    energy_signal = signal_from_card(
+        card, read_spectrum(card).masses, 13.0, seed=3, settings=settings
+    )
+
+    # m(g̃) = 1351 GeV → q q̄ χ̃: the multijet search sees it, the errors are sane
+    multijet = energy_signal.signal["atlas_1605_03814"]
+    assert max(n for n, _ in multijet.values()) > 1.0
+    for regions in energy_signal.signal.values():
+        for n, error in regions.values():
+            assert 0.0 <= error <= n + 1e-12 or n == 0.0
+    assert set(energy_signal.signal) == set(implemented(13.0))
+    pairs = energy_signal.process_cross_sections_fb
+    assert pairs[(1000021, 1000021)] == pytest.approx(
+        energy_signal.cross_sections_fb["gluino_gluino"]
+    )
