@@ -119,3 +119,20 @@ def test_heavy_spectrum_generates_nothing(fixture_card) -> None:
     samples = generate(card, 13.0, 3.3, masses, seed=1, settings=SMALL)
 
     assert samples == []
+
+
+def test_hadronisation_switch_gives_hadrons(fixture_card) -> None:
+    card = fixture_card("light_gluino")
+    settings = GenerationSettings(
+        probe_events=30, min_events=30, max_events=30, hadronisation=True
+    )
+
+    parton = generate_group(card, 13.0, "gluino_gluino", 3.2, seed=1, settings=SMALL)
+    hadron = generate_group(card, 13.0, "gluino_gluino", 3.2, seed=1, settings=settings)
+
+    def final_ids(sample) -> np.ndarray:
+        events = sample.events[sample.events.status > 0]
+        return np.abs(np.concatenate([np.asarray(e.id) for e in events]))
+
+    assert 211 not in final_ids(parton) and 21 in final_ids(parton)
+    assert 211 in final_ids(hadron) and 21 not in final_ids(hadron)
