@@ -358,6 +358,7 @@ class Campaign:
         self.fit_: _BackgroundFit | None = None
         self.new_results_ = 0
         self.results_this_run_ = 0
+        self.postponed_at_: int | None = None
         self.n_points_ = sum(self.store.counts().values())
         self._queue_pending()
         self._append_start_row()
@@ -589,6 +590,7 @@ class Campaign:
         if (
             self.fit_ is not None
             or self.new_results_ < self.config.campaign.refit_every
+            or self.postponed_at_ == self.results_this_run_
         ):
             return
         self._start_fit()
@@ -616,7 +618,13 @@ class Campaign:
             }
         n_train = len(data[self.energies_[0]]["y"])
         if n_train < MIN_TRAINING_POINTS:
-            logger.info("refit postponed: %d ok training points", n_train)
+            if self.postponed_at_ is None:
+                logger.info(
+                    "refit postponed until %d ok training points (now %d)",
+                    MIN_TRAINING_POINTS,
+                    n_train,
+                )
+            self.postponed_at_ = self.results_this_run_
             return None
         data["counts"] = self.store.counts()
         return data

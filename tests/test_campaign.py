@@ -331,3 +331,19 @@ def test_job_past_timeout_is_failed_and_retried(tmp_path, client):
     assert summary.counts["failed"] == 2
     assert np.all(table["attempts"] == 2)
     assert all("timed out after 0.5 s" in r for r in table["reason"])
+
+
+def test_refit_waits_for_enough_training_points(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(refit_every=2, budget={"max_points": 30})
+    )
+    simulator = AnalyticSimulator.for_space(config.build_space(), reject_fraction=0.5)
+    surrogates = KnnSurrogates()
+
+    with new_store(tmp_path, config) as store:
+        Campaign(
+            config, store, client, simulator=simulator, surrogates=surrogates
+        ).run()
+
+    assert surrogates.fits, "no refit at all"
+    assert min(n for _, _, n in surrogates.fits) >= 10
