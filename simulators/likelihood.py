@@ -33,8 +33,9 @@ both nuisances move the expectation towards the observation. Without an excess
 (``N_E ≤ N_S + N_SM``) every stationary point has ``λ ≥ N_E``, where the Hessian is
 positive definite, so the minimum is unique. With an excess and both uncertainties
 large (``N_E (a² + c²) ≥ 4``, below which the Hessian is positive definite everywhere)
-there can be two minima (raise mostly the signal, or mostly the background); the fit
-is then also started from each one-nuisance minimum and the lowest kept.
+there can be several minima (stay near ``ν = 0``, or raise the signal, the background
+or both until they account for ``N_E``); the fit is then also started from each of
+those places and the lowest minimum kept.
 
 Two conventions complete the definition:
 
@@ -229,35 +230,50 @@ def _profiled_deviance(
 
     # Where N_E (a² + c²) < 4 the Hessian is positive definite everywhere (its
     # lowest eigenvalue is at least 1 − N_E p q (a² + c²) with p q ≤ 1/4).
-    maybe_two = (n > s + b) & (a > 0) & (c > 0) & (n * (a * a + c * c) >= 4.0)
-    two_routes = np.flatnonzero(maybe_two)
-    if two_routes.size:
-        routes = _best_of_two_routes(problem, two_routes)
-        best[two_routes] = np.minimum(best[two_routes], routes)
+    maybe_multimodal = (n > s + b) & (a > 0) & (c > 0) & (n * (a * a + c * c) >= 4.0)
+    multimodal = np.flatnonzero(maybe_multimodal)
+    if multimodal.size:
+        routes = _best_of_several_starts(problem, multimodal)
+        best[multimodal] = np.minimum(best[multimodal], routes)
     return 2.0 * best
 
 
-def _best_of_two_routes(
+def _best_of_several_starts(
     problem: _Problem, rows: NDArray[np.intp]
 ) -> NDArray[np.float64]:
-    """Lowest objective of fits started at the signal-only and background-only fits.
+    """Lowest objective of fits started where the excess is explained.
 
-    With an excess (``N_E > N_S + N_SM``) and both uncertainties large the objective can
-    have two local minima, one raising mostly the signal and one mostly the background.
-    Each one-nuisance fit (the other nuisance frozen at zero) lands in the basin of one
-    of them; the full fit is rerun from both and the lower minimum kept.
+    With an excess (``N_E > N_S + N_SM``) and large uncertainties the objective can
+    have several local minima: near ``ν = 0`` (the penalty wins over a term too
+    small to matter) and far out, where the signal, the background or both have
+    grown to account for ``N_E``. The fit is rerun from the points where the signal
+    alone, the background alone, or each half of ``N_E`` is explained, clipped to
+    the ball ``|ν|² ≤ 2 g(0)`` that holds every minimiser, and the lowest minimum
+    is kept.
     """
     s, a, b, c, n = (
         v[rows] for v in (problem.s, problem.a, problem.b, problem.c, problem.n)
     )
-    full = _Problem(s=s, a=a, b=b, c=c, n=n)
-    signal_route = _Problem(s=s, a=a, b=b, c=np.zeros_like(c), n=n)
-    background_route = _Problem(s=s, a=np.zeros_like(a), b=b, c=c, n=n)
-    values = []
-    for route in (signal_route, background_route):
-        start = route.minimise(np.zeros((rows.size, 2)))
-        values.append(full.objective(full.minimise(start), np.arange(rows.size)))
-    return np.minimum(*values)
+    sub = _Problem(s=s, a=a, b=b, c=c, n=n)
+    local = np.arange(rows.size)
+    radius = np.sqrt(2.0 * sub.objective(np.zeros((rows.size, 2)), local))
+
+    def reach(target, count, slope):
+        """Nuisance that scales ``count`` to ``target`` (0 where it cannot)."""
+        ratio = np.divide(target, count, out=np.ones_like(target), where=target > 0)
+        nu = np.log(np.maximum(ratio, 1.0)) / slope
+        return np.clip(nu, -radius, radius)
+
+    zero = np.zeros(rows.size)
+    starts = (
+        (reach(n - b, s, a), zero),
+        (zero, reach(n - s, b, c)),
+        (reach(0.5 * n, s, a), reach(0.5 * n, b, c)),
+    )
+    values = [
+        sub.objective(sub.minimise(np.stack(start, axis=1)), local) for start in starts
+    ]
+    return np.min(values, axis=0)
 
 
 class _Problem:

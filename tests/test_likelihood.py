@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import minimize
 from scipy.special import lambertw
 
 from simulators.likelihood import chi2_background_only, chi2_signal_region
@@ -162,6 +163,38 @@ def test_agrees_with_pyhf_on_random_cases(pyhf_numpy) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_agrees_with_pyhf_on_more_random_cases(pyhf_numpy, seed) -> None:
     assert compare_with_pyhf(random_cases(1000, seed=seed)).size == 0
+
+
+#: Excesses with several local minima of the constrained fit (s, a, b, c, n with
+#: a = σ_S/N_S, c = σ_SM/N_SM): a fit from ν = 0 stops near 0 or on the wrong route.
+MULTIMODAL = [
+    (0.16375, 0.064189, 5.6312, 0.0049254, 3298.0),
+    (0.0014499, 0.11148, 6459.3, 0.0043504, 256822.0),
+    (0.0016869, 0.22681, 1.2967, 0.098937, 5195.0),
+    (1.7920, 0.015825, 0.0076761, 3.2741, 7.0),
+    (30308.0, 0.046844, 0.0018711, 0.58979, 245641.0),
+    (6639.1, 0.015974, 14.065, 0.50438, 8478.0),
+]
+
+
+@pytest.mark.parametrize(("s", "a", "b", "c", "n"), MULTIMODAL)
+def test_global_minimum_where_the_fit_has_several(s, a, b, c, n) -> None:
+    def g(nu):
+        lam = s * np.exp(a * nu[0]) + b * np.exp(c * nu[1])
+        return lam - n - n * np.log(lam / n) + 0.5 * (nu @ nu)
+
+    radius = np.sqrt(2 * g(np.zeros(2)))
+    grid = np.linspace(-radius, radius, 9)
+    best = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # far corners overflow
+        for start in [(x, y) for x in grid for y in grid if x * x + y * y <= radius**2]:
+            fit = minimize(g, start, method="BFGS", options={"gtol": 1e-9})
+            if np.isfinite(fit.fun):
+                best = min(best, fit.fun)
+    assert chi2_signal_region(s, a * s, b, c * b, n) == pytest.approx(
+        2 * best, rel=1e-6
+    )
 
 
 def test_zero_observed_matches_lambert_closed_form() -> None:
