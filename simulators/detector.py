@@ -23,6 +23,14 @@ Chain, per event:
 5. Missing transverse momentum is minus the vector sum of all visible particles,
    corrected for the jet mis-measurement, plus a Gaussian soft term.
 
+Detector replicas: steps 4-5 after the clustering (jet smearing, b- and τ-tagging,
+the soft term) can be drawn ``replicas`` times per event. The objects then hold
+``replicas × n`` events, replica-major (event ``i`` of replica ``k`` at row
+``k·n + i``); a selection averaged over the replicas has the same expectation and
+less of the detector's binomial and resolution noise. τ decays and lepton and
+photon identification are drawn once per event, because a lepton that fails
+identification is clustered into a jet.
+
 Known shortcomings, stated plainly: no pile-up, no fake leptons from jets, no
 charge mis-identification, no η dependence of the jet resolution, isolation uses
 generator particles rather than tracks and calorimeter clusters, and the same
@@ -119,6 +127,8 @@ class PhysicsObjects:
         photons: Isolated identified photons, pT > 20 GeV.
         met_x: Missing transverse momentum x component per event, ``(n,)`` GeV.
         met_y: y component, ``(n,)`` GeV.
+        replicas: Number of detector replicas of each generated event; the rows
+            are replica-major (see the module docstring), 1 for none.
     """
 
     jets: ak.Array
@@ -127,6 +137,7 @@ class PhysicsObjects:
     photons: ak.Array
     met_x: np.ndarray
     met_y: np.ndarray
+    replicas: int = 1
 
     @property
     def met(self) -> np.ndarray:
@@ -142,7 +153,9 @@ class PhysicsObjects:
         return len(self.met_x)
 
 
-def reconstruct(events: ak.Array, rng: np.random.Generator) -> PhysicsObjects:
+def reconstruct(
+    events: ak.Array, rng: np.random.Generator, replicas: int = 1
+) -> PhysicsObjects:
     """Turn generated events into physics objects.
 
     Args:
@@ -150,10 +163,14 @@ def reconstruct(events: ak.Array, rng: np.random.Generator) -> PhysicsObjects:
             ``py``, ``pz``, ``e`` (GeV) as written by :mod:`simulators.events`:
             final-state particles (status > 0) and b, c, τ of the history.
         rng: Random generator for decays, efficiencies and resolutions.
+        replicas: Independent draws of jet smearing, tagging and the soft term
+            per event (see the module docstring); 1 gives one object set per event.
 
     Returns:
-        The event's physics objects.
+        The physics objects, ``replicas × len(events)`` rows, replica-major.
     """
+    if replicas < 1:
+        raise ValueError(f"detector replicas must be >= 1, got {replicas}")
     final = with_kinematics(events[events.status > 0])
     final, hadronic_taus = _decay_taus(final, rng)
     visible = _visible(final)
@@ -164,12 +181,25 @@ def reconstruct(events: ak.Array, rng: np.random.Generator) -> PhysicsObjects:
     calorimeter = visible[~(electron_used | muon_used | photon_used)]
 
     true_jets = cluster(calorimeter)
+    visible_x = -ak.to_numpy(ak.sum(visible.px, axis=1))
+    visible_y = -ak.to_numpy(ak.sum(visible.py, axis=1))
+    heavy = _flavour_truth(events)
+    if replicas > 1:
+        rows = np.tile(np.arange(len(events)), replicas)
+        true_jets, heavy, hadronic_taus = (
+            true_jets[rows],
+            heavy[rows],
+            hadronic_taus[rows],
+        )
+        electrons, muons, photons = electrons[rows], muons[rows], photons[rows]
+        visible_x, visible_y = visible_x[rows], visible_y[rows]
+
     jets = _smeared(true_jets, rng)
-    met_x, met_y = _missing_momentum(visible, true_jets, jets, rng)
+    met_x, met_y = _missing_momentum(visible_x, visible_y, true_jets, jets, rng)
 
     jets = jets[jets.pt > JET_PT_MIN]
-    jets = _tagged(jets, _flavour_truth(events), hadronic_taus, rng)
-    return PhysicsObjects(jets, electrons, muons, photons, met_x, met_y)
+    jets = _tagged(jets, heavy, hadronic_taus, rng)
+    return PhysicsObjects(jets, electrons, muons, photons, met_x, met_y, replicas)
 
 
 def _visible(final: ak.Array) -> ak.Array:
@@ -293,11 +323,16 @@ def _smeared(jets: ak.Array, rng: np.random.Generator) -> ak.Array:
 
 
 def _missing_momentum(
-    visible: ak.Array, true_jets: ak.Array, jets: ak.Array, rng: np.random.Generator
+    visible_x: np.ndarray,
+    visible_y: np.ndarray,
+    true_jets: ak.Array,
+    jets: ak.Array,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """−Σ visible pT, corrected by the smearing of jets above threshold, plus soft term."""
-    met_x = -ak.to_numpy(ak.sum(visible.px, axis=1))
-    met_y = -ak.to_numpy(ak.sum(visible.py, axis=1))
+    """−Σ visible pT (given as ``visible_x``, ``visible_y``), corrected by the
+    smearing of jets above threshold, plus soft term."""
+    met_x = visible_x.copy()
+    met_y = visible_y.copy()
     hard_true = true_jets[true_jets.pt > JET_PT_MIN]
     hard_smeared = jets[jets.pt > JET_PT_MIN]
     met_x -= ak.to_numpy(ak.sum(hard_smeared.px, axis=1) - ak.sum(hard_true.px, axis=1))

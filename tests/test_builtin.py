@@ -5,11 +5,12 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simulators.analyses import implemented
 from simulators.backends import make_simulator
-from simulators.builtin import BuiltinSimulator
+from simulators.builtin import BuiltinSimulator, _passing_signal
 from simulators.catalogue import load_catalogue
 from simulators.errors import SimulatorConfigError
 
@@ -180,3 +181,20 @@ def test_signal_from_a_real_spheno_card(shared_dir: Path) -> None:
     assert pairs[(1000021, 1000021)] == pytest.approx(
         energy_signal.cross_sections_fb["gluino_gluino"]
     )
+
+
+def test_replica_averaged_signal_and_its_error() -> None:
+    # 3 generated events with weights 2, 1, 4 expected events; 2 replicas each,
+    # rows replica-major: event 0 passes in both, event 1 in one, event 2 in none.
+    mask = np.array([True, True, False, True, False, False])
+    weight = np.array([2.0, 1.0, 4.0])
+
+    n_signal, error = _passing_signal(mask, weight, replicas=2)
+
+    assert n_signal == pytest.approx(2.0 + 0.5)
+    assert error == pytest.approx(np.sqrt(2.0**2 + 0.5**2))
+
+
+def test_detector_replicas_must_be_a_positive_integer() -> None:
+    with pytest.raises(SimulatorConfigError, match="detector_replicas"):
+        BuiltinSimulator(detector_replicas=0).check()
