@@ -261,8 +261,8 @@ def _best_of_several_starts(
     def reach(target, count, slope):
         """Nuisance that scales ``count`` to ``target`` (0 where it cannot)."""
         ratio = np.divide(target, count, out=np.ones_like(target), where=target > 0)
-        nu = np.log(np.maximum(ratio, 1.0)) / slope
-        return np.clip(nu, -radius, radius)
+        log_ratio = np.log(np.maximum(ratio, 1.0))
+        return np.minimum(log_ratio, radius * slope) / slope  # ≤ radius, no overflow
 
     zero = np.zeros(rows.size)
     starts = (
