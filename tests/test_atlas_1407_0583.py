@@ -401,8 +401,13 @@ def test_light_stop_fills_the_stop_regions(shared_dir: Path) -> None:
         card, read_spectrum(card).masses, 8.0, seed=11, settings=settings
     )
 
+    # sigma(stop pair, LO) is about 0.56 pb: some 11 000 events in 20.3 fb^-1, of
+    # which a few per mille survive the tight one-lepton selections; the largest
+    # yield lands in a region built for stops decaying through (off-shell) tops.
     signal = energy_signal.signal["atlas_1407_0583"]
     assert set(signal) == set(SIGNAL_REGIONS)
-    assert sum(n for n, _ in signal.values()) > 1.0
+    assert sum(n for n, _ in signal.values()) > 10.0
+    largest = max(signal, key=lambda sr: signal[sr][0])
+    assert _family(largest) in ("tN_diag", "bCd_bulk", "bCc_diag", "threeBody")
     for n, error in signal.values():
         assert 0.0 <= error <= n + 1e-12 or n == 0.0
