@@ -11,7 +11,9 @@ minimum and maximum.
 By default events stop at parton level after initial- and final-state showers
 (``HadronLevel:all = off``, ``PartonLevel:MPI = off``): the searches here select
 hard jets, leptons and missing energy, which the hard process and the showers
-decide, and this runs about 5x faster than full hadronisation. Tau leptons then
+decide, and this runs about 5x faster than full hadronisation. At parton level the
+showers stop at 1 GeV rather than Pythia's 0.5 / 0.2 GeV, which nothing downstream
+resolves (see :class:`GenerationSettings`). Tau leptons then
 stay undecayed; :mod:`simulators.detector` decays them.
 
 A group whose cross section times luminosity falls below ``skip_below_events``
@@ -138,6 +140,14 @@ class GenerationSettings:
             hundred events bound its error to a few hundredths of an event.
         hadronisation: Run Pythia's hadron level (about 5x slower).
         multiparton_interactions: Add the underlying event (MPI).
+        parton_shower_pt_min_gev: Lower cutoff of the initial- and final-state
+            QCD showers at parton level (GeV); ``None`` keeps Pythia's defaults
+            (0.5 GeV final, 0.2 GeV initial state). Emissions below about 1 GeV
+            reach no jet above 20 GeV and no isolation sum (tracks above 1 GeV)
+            and their recoil stays inside the emitting jet, so 1 GeV changes no
+            selection beyond Monte Carlo noise while generating about 1.6x more
+            events per second. Ignored with hadronisation, whose tune assumes
+            the default cutoffs.
         electroweak_threshold_gev: Electroweak groups only when m(χ̃⁰₁) is below.
         electroweak_energies_tev: Energies at which electroweak groups are
             generated at all; the paper's 13 TeV analyses target strong
@@ -155,6 +165,7 @@ class GenerationSettings:
     full_statistics_above_events: float = 1.0
     hadronisation: bool = False
     multiparton_interactions: bool = False
+    parton_shower_pt_min_gev: float | None = 1.0
     electroweak_threshold_gev: float = 500.0
     electroweak_energies_tev: tuple[float, ...] = (8.0,)
     k_factors: Mapping[str, float] = field(default_factory=dict)
@@ -243,6 +254,10 @@ def pythia_settings(
     """Pythia configuration lines for one group at one energy."""
     hadron = "on" if settings.hadronisation else "off"
     mpi = "on" if settings.multiparton_interactions else "off"
+    shower = []
+    if settings.parton_shower_pt_min_gev is not None and not settings.hadronisation:
+        cutoff = settings.parton_shower_pt_min_gev
+        shower = [f"TimeShower:pTmin = {cutoff}", f"SpaceShower:pTmin = {cutoff}"]
     return [
         "Print:quiet = on",
         "Init:showProcesses = off",
@@ -258,6 +273,7 @@ def pythia_settings(
         "SLHA:minMassSM = 100.0",
         f"HadronLevel:all = {hadron}",
         f"PartonLevel:MPI = {mpi}",
+        *shower,
         "Random:setSeed = on",
         f"Random:seed = {seed % 900_000_000}",
         *PROCESS_GROUPS[group],

@@ -13,6 +13,7 @@ from simulators.events import (
     generate,
     generate_group,
     groups_for,
+    pythia_settings,
 )
 from simulators.slha import read_spectrum
 
@@ -136,3 +137,22 @@ def test_hadronisation_switch_gives_hadrons(fixture_card) -> None:
 
     assert 211 not in final_ids(parton) and 21 in final_ids(parton)
     assert 211 in final_ids(hadron) and 21 not in final_ids(hadron)
+
+
+def test_parton_level_showers_stop_at_1_gev_unless_hadronising(tmp_path: Path) -> None:
+    card = tmp_path / "card.slha"
+    parton = pythia_settings(card, 13.0, "gluino_gluino", 1, GenerationSettings())
+    hadron = pythia_settings(
+        card, 13.0, "gluino_gluino", 1, GenerationSettings(hadronisation=True)
+    )
+    defaults = pythia_settings(
+        card,
+        13.0,
+        "gluino_gluino",
+        1,
+        GenerationSettings(parton_shower_pt_min_gev=None),
+    )
+
+    assert "TimeShower:pTmin = 1.0" in parton
+    assert "SpaceShower:pTmin = 1.0" in parton
+    assert not any("pTmin" in line for line in hadron + defaults)
