@@ -38,7 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simulators.catalogue import Catalogue, load_catalogue
+from simulators.combination import combine
 from simulators.errors import SimulatorConfigError, SimulatorError
+from simulators.result import N_FEATURES, SimulationResult
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +227,7 @@ def _parse_row(
 
 
 def signal_from_results(
-    rows: Iterable[Mapping[str, Any]], catalogue: Any
+    rows: Iterable[Mapping[str, Any]], catalogue: Catalogue
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """Signal per analysis and SR of ``catalogue`` from parsed result rows.
 
@@ -336,8 +339,6 @@ class CheckMateSimulator:
 
     def describe(self) -> dict[str, Any]:
         """Energies, analyses per energy and the number of features."""
-        from simulators.result import N_FEATURES
-
         return {
             "energies": [round(e) for e in self.energies_tev],
             "analyses": {
@@ -346,15 +347,13 @@ class CheckMateSimulator:
             "n_features": N_FEATURES,
         }
 
-    def catalogue_at(self, energy: float) -> Any:
+    def catalogue_at(self, energy: float) -> Catalogue:
         """The catalogue of the analyses run at ``energy`` (TeV).
 
         Raises:
             SimulatorConfigError: Unsupported energy, unknown analysis or a bad
                 catalogue file.
         """
-        from simulators.catalogue import load_catalogue
-
         if not any(math.isclose(energy, e) for e in SUPPORTED_ENERGIES_TEV):
             raise SimulatorConfigError(
                 f"checkmate backend: no analyses at {energy} TeV; expected one of {SUPPORTED_ENERGIES_TEV}"
@@ -368,7 +367,7 @@ class CheckMateSimulator:
 
     def simulate(
         self, point: Mapping[str, float], *, seed: int, workdir: str | Path
-    ) -> Any:
+    ) -> SimulationResult:
         """Labels of one point; never raises for a point.
 
         Returns:
@@ -376,8 +375,6 @@ class CheckMateSimulator:
             signal; ``rejected`` when SPheno or the pre-selection rejects the point;
             ``failed`` with the reason otherwise.
         """
-        from simulators.result import SimulationResult
-
         started = time.perf_counter()
         try:
             result = self._simulate(point, seed, Path(workdir))
@@ -388,8 +385,9 @@ class CheckMateSimulator:
         result.timings.setdefault("total", time.perf_counter() - started)
         return result
 
-    def _simulate(self, point: Mapping[str, float], seed: int, workdir: Path) -> Any:
-        from simulators.result import SimulationResult
+    def _simulate(
+        self, point: Mapping[str, float], seed: int, workdir: Path
+    ) -> SimulationResult:
         from simulators.spheno import run_spheno
 
         settings = {
@@ -432,12 +430,9 @@ class CheckMateSimulator:
         seed: int,
         workdir: Path,
         processes: Sequence[Process],
-        result: Any,
-    ) -> Any:
+        result: SimulationResult,
+    ) -> SimulationResult | None:
         """Run CheckMATE at one energy and fill ``result``; a failed result or None."""
-        from simulators.combination import combine
-        from simulators.result import SimulationResult
-
         key = round(energy)
         catalogue = self.catalogue_at(energy)
         scratch = workdir / f"checkmate_{key}TeV"
