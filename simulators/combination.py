@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from simulators.errors import CatalogueError
 from simulators.likelihood import chi2_background_only, chi2_signal_region
@@ -104,6 +105,105 @@ def combine(
         chosen=chosen,
         per_region=per_region,
     )
+
+
+@dataclass(frozen=True)
+class CombinedChi2Batch:
+    """Outcome of :func:`combine_many` for ``m`` spectra.
+
+    Attributes:
+        total: Capped totals, shape ``(m,)``.
+        uncapped: Totals before the cap, ``(m,)``.
+        per_analysis: Analysis name to its chi-square, ``(m,)``.
+        chosen: Analysis name to the index (catalogue order of its SRs) of the chosen
+            SR per disjoint group, ``(m, n_groups)``.
+    """
+
+    total: np.ndarray
+    uncapped: np.ndarray
+    per_analysis: dict[str, np.ndarray]
+    chosen: dict[str, np.ndarray]
+
+
+def combine_many(
+    catalogue: Catalogue,
+    signal: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    *,
+    cap: float = 100.0,
+    signal_systematic: float = 0.0,
+) -> CombinedChi2Batch:
+    """:func:`combine` for many spectra at once (e.g. Monte Carlo replicas).
+
+    Args:
+        catalogue: The analyses to combine.
+        signal: Analysis name (or alias) to ``(n_signal, sigma_signal_stat)``, each of
+            shape ``(m, n_SR)`` with the SRs in catalogue order (events). Analyses
+            left out have zero signal.
+        cap: Upper bound of each total.
+        signal_systematic: Relative signal systematic, added in quadrature.
+
+    Returns:
+        The :class:`CombinedChi2Batch`; row ``i`` equals ``combine`` of spectrum ``i``.
+
+    Raises:
+        CatalogueError: Unknown analysis, wrong shape, or a negative or non-finite
+            number.
+    """
+    by_name = dict(zip(catalogue.resolve(list(signal)), signal.values(), strict=True))
+    m = _batch_size(by_name)
+    per_analysis, chosen = {}, {}
+    for name, analysis in catalogue.analyses.items():
+        s, sigma = _batch_arrays(analysis, by_name.get(name), m, signal_systematic)
+        q = _region_chi2(analysis, s, sigma)
+        picks = np.stack(
+            [_choose_rows(analysis, group, s) for group in analysis.groups], 1
+        )
+        chosen[name] = picks
+        per_analysis[name] = np.take_along_axis(q, picks, axis=1).sum(axis=1)
+    uncapped = (
+        np.sum(list(per_analysis.values()), axis=0) if per_analysis else np.zeros(m)
+    )
+    return CombinedChi2Batch(np.minimum(uncapped, cap), uncapped, per_analysis, chosen)
+
+
+def _batch_size(by_name: Mapping[str, tuple[ArrayLike, ArrayLike]]) -> int:
+    sizes = {np.shape(pair[0])[0] for pair in by_name.values() if np.ndim(pair[0]) == 2}
+    if len(sizes) > 1:
+        raise CatalogueError(
+            f"signal arrays disagree on the number of spectra: {sorted(sizes)}"
+        )
+    return sizes.pop() if sizes else 1
+
+
+def _batch_arrays(analysis: Analysis, pair, m: int, systematic: float):
+    """``(m, n_SR)`` signal and total error of ``analysis`` (zeros when absent)."""
+    k = len(analysis.signal_regions)
+    if pair is None:
+        return np.zeros((m, k)), np.zeros((m, k))
+    s, stat = (np.asarray(v, dtype=np.float64) for v in pair)
+    if s.shape != (m, k) or stat.shape != (m, k):
+        raise CatalogueError(
+            f"analysis {analysis.name}: signal arrays must have shape {(m, k)}, got {s.shape} and {stat.shape}"
+        )
+    bad = ~np.isfinite(s) | ~np.isfinite(stat) | (s < 0) | (stat < 0)
+    if np.any(bad):
+        sr = analysis.region_names[int(np.argwhere(bad)[0][1])]
+        raise CatalogueError(
+            f"analysis {analysis.name}, SR {sr}: signal must be finite and >= 0"
+        )
+    return s, np.hypot(stat, systematic * s)
+
+
+def _choose_rows(
+    analysis: Analysis, group: tuple[str, ...], s: np.ndarray
+) -> np.ndarray:
+    """Per row of ``s`` ``(m, n_SR)``, the index of the chosen SR of ``group``."""
+    members = np.array([analysis.region_names.index(sr) for sr in group])
+    s95_exp = np.array([analysis.signal_regions[sr].s95_exp for sr in group])
+    ratio = s[:, members] / s95_exp
+    best = np.argmax(ratio, axis=1)
+    none = np.max(ratio, axis=1) <= 0
+    return members[np.where(none, np.argmin(s95_exp), best)]
 
 
 def _signal_arrays(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from simulators.catalogue import catalogue_from_dict, load_catalogue
-from simulators.combination import combine
+from simulators.combination import combine, combine_many
 from simulators.errors import CatalogueError
 from simulators.likelihood import chi2_signal_region
 
@@ -133,3 +134,44 @@ def test_bad_signal_is_named(signal, message) -> None:
     catalogue = load_catalogue(energy_tev=13)
     with pytest.raises(CatalogueError, match=message):
         combine(catalogue, signal)
+
+
+def test_many_spectra_at_once_match_one_by_one() -> None:
+    catalogue = load_catalogue(energy_tev=13)
+    rng = np.random.default_rng(5)
+    m = 12
+    arrays = {}
+    for name, analysis in catalogue.analyses.items():
+        k = len(analysis.signal_regions)
+        s = rng.exponential(5.0, (m, k)) * (rng.uniform(size=(m, k)) < 0.6)
+        arrays[name] = (s, 0.1 * s)
+    arrays["atlas_1605_03814"][0][0] = 0.0  # one spectrum without signal there
+    batch = combine_many(catalogue, arrays, signal_systematic=0.2)
+
+    for i in range(m):
+        one = {
+            name: dict(zip(a.region_names, zip(s[i], e[i], strict=True), strict=True))
+            for (name, (s, e)), a in zip(
+                arrays.items(), catalogue.analyses.values(), strict=True
+            )
+        }
+        single = combine(catalogue, one, signal_systematic=0.2)
+        assert batch.total[i] == pytest.approx(single.total)
+        for name, analysis in catalogue.analyses.items():
+            assert batch.per_analysis[name][i] == pytest.approx(
+                single.per_analysis[name]
+            )
+            names = [analysis.region_names[j] for j in batch.chosen[name][i]]
+            assert names == single.chosen[name]
+
+
+def test_many_spectra_reject_bad_shapes() -> None:
+    catalogue = load_catalogue(energy_tev=13, analyses=["atlas_1605_03814"])
+    with pytest.raises(CatalogueError, match=r"atlas_1605_03814.*shape"):
+        combine_many(
+            catalogue, {"atlas_1605_03814": (np.ones((2, 3)), np.ones((2, 3)))}
+        )
+    bad = np.ones((2, 7))
+    bad[1, 3] = -1.0
+    with pytest.raises(CatalogueError, match="atlas_1605_03814, SR 4jt"):
+        combine_many(catalogue, {"atlas_1605_03814": (bad, np.ones((2, 7)))})
