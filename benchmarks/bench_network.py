@@ -119,7 +119,7 @@ def bench_inference() -> None:
     ):
         rate = n_nets * flops * BATCH / seconds
         print(
-            f"throughput {label}: {BATCH / seconds / 1e6:.2f} M points/s, {rate / 1e9:.1f} GFLOP/s = {100 * rate / reference:.0f} % of GEMM ({flops} FLOP/point/network)"
+            f"throughput {label}: {BATCH / seconds / 1e3:.1f} k points/s, {rate / 1e9:.1f} GFLOP/s = {100 * rate / reference:.0f} % of GEMM ({flops} FLOP/point/network)"
         )
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,13 +139,17 @@ def bench_inference() -> None:
     x1 = X[:1]
     p1 = pmssm11().from_unit(Xd[:1])
     p1_t = torch.from_numpy(p1)
-    with torch.inference_mode():
-        latency = {
-            "plain module, 1 network": median_latency(lambda: net(x1)),
-            "exported program module(), 5 members": median_latency(
-                lambda: program(p1_t)
-            ),
-        }
+    latency = {}
+    for threads in (torch.get_num_threads(), 1):
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            latency[f"plain module, 1 network, {threads} thread(s)"] = median_latency(
+                lambda: net(x1)
+            )
+            latency[f"exported program module(), 5 members, {threads} thread(s)"] = (
+                median_latency(lambda: program(p1_t), calls=200)
+            )
+    torch.set_num_threads(2)
     latency["DirectRegressor.predict, 1 network"] = median_latency(
         lambda: single.predict(Xd[:1])
     )
@@ -164,13 +168,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-inference", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(
         f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, cpu_count {os.cpu_count()}, torch {torch.__version__}, threads {torch.get_num_threads()}"
     )
     print(f"load average at start: {os.getloadavg()}")
-    bench_inference()
+    if not args.skip_inference:
+        bench_inference()
     if not args.skip_training:
         bench_training(args.epochs)
     print(f"load average at end: {os.getloadavg()}")

@@ -16,6 +16,7 @@ from scynet_al.network import (
     _Regressor,
     make_regressor,
     regressor_from_state,
+    small_batch_threads,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class Ensemble:
         if not hasattr(self, "stacked_"):
             raise ModelError("Ensemble is not fitted; call fit first")
         X = np.asarray(X, dtype=np.float64).reshape(-1, self.input_low_.size)
-        with torch.inference_mode():
+        with torch.inference_mode(), small_batch_threads(len(X)):
             parts = [
                 self.stacked_(torch.from_numpy(X[i : i + PREDICT_CHUNK]))
                 for i in range(0, len(X), PREDICT_CHUNK)

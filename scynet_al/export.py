@@ -17,6 +17,9 @@ Formats:
       X = torch.tensor(points_gev, dtype=torch.float64)  # (n, 11), columns meta["inputs"]
       chi2, sigma, in_domain = program.module()(X)       # (n,), (n,), (n,) bool
 
+  For single points on a busy machine call ``torch.set_num_threads(1)`` first:
+  torch's tanh wakes its thread pool even for tiny inputs.
+
 - ``onnx``: the same graph as ONNX operators (opset 17), for C++/Fortran global
   fits through onnxruntime; input ``x`` (n, d) double, outputs ``chi2``, ``sigma``
   (double) and ``in_domain`` (bool); the metadata JSON is the model's
@@ -44,7 +47,7 @@ from torch import nn
 
 from sampler.space import ParameterSpace
 from scynet_al.errors import ModelError
-from scynet_al.network import StackedNetwork
+from scynet_al.network import StackedNetwork, small_batch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +255,7 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
     module = program.module()
 
     def call(X: np.ndarray) -> tuple[np.ndarray, ...]:
-        with torch.inference_mode():
+        with torch.inference_mode(), small_batch_threads(len(X)):
             return tuple(t.numpy() for t in module(torch.from_numpy(X)))
 
     return ExportedModel(path, json.loads(extra[META_KEY]), call)

@@ -31,7 +31,9 @@ def standin():
 @pytest.fixture(scope="module")
 def small_direct(standin):
     U, y, _, _ = standin
-    return DirectRegressor(max_epochs=3, batch_size=250, seed=3).fit(U[:600], y[:600])
+    return DirectRegressor(max_epochs=3, batch_size=250, seed=3, n_threads=1).fit(
+        U[:600], y[:600]
+    )
 
 
 def test_target_scaling_maps_floor_and_maximum_to_minus_and_plus_one():
@@ -67,7 +69,9 @@ def test_direct_architecture_is_four_by_300_tanh(small_direct):
 
 def test_reparametrized_architecture_is_500_then_eight_by_200_relu():
     X = np.random.default_rng(0).normal(size=(200, 56))
-    model = ReparametrizedRegressor(max_epochs=1).fit(X, X[:, 0] ** 2 + 50.0)
+    model = ReparametrizedRegressor(max_epochs=1, n_threads=1).fit(
+        X, X[:, 0] ** 2 + 50.0
+    )
     linears = [m for m in model.network_ if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linears] == [500] + [200] * 8 + [1]
     assert linears[0].in_features == 56
@@ -109,7 +113,7 @@ def test_reparametrized_learning_rate_and_optimizer(energy, lr):
 
 def test_fit_is_deterministic_and_seeded(standin):
     U, y, U_val, _ = standin
-    settings = {"max_epochs": 2, "batch_size": 250}
+    settings = {"max_epochs": 2, "batch_size": 250, "n_threads": 1}
     a = DirectRegressor(seed=5, **settings).fit(U[:500], y[:500]).predict(U_val)
     b = DirectRegressor(seed=5, **settings).fit(U[:500], y[:500]).predict(U_val)
     c = DirectRegressor(seed=6, **settings).fit(U[:500], y[:500]).predict(U_val)
@@ -119,7 +123,9 @@ def test_fit_is_deterministic_and_seeded(standin):
 
 def test_best_epoch_is_restored(standin):
     U, y, U_val, y_val = standin
-    model = DirectRegressor(max_epochs=6, batch_size=100, patience=2, lr_patience=1)
+    model = DirectRegressor(
+        max_epochs=6, batch_size=100, patience=2, lr_patience=1, n_threads=1
+    )
     model.fit(U[:800], y[:800], U_val[:300], y_val[:300])
     errors = model.history_[:, 0]
     assert model.best_validation_error_ == pytest.approx(errors.min())
@@ -140,7 +146,8 @@ def test_reparametrized_inputs_are_decorrelated():
     rng = np.random.default_rng(2)
     base = rng.normal(size=(3000, 3))
     X = np.column_stack([base, base[:, 0] + 0.1 * base[:, 1], 2 * base[:, 2]])
-    model = ReparametrizedRegressor(max_epochs=1, batch_size=500).fit(X, 60 + X[:, 0])
+    model = ReparametrizedRegressor(max_epochs=1, batch_size=500, n_threads=1)
+    model.fit(X, 60 + X[:, 0])
     Z = model.normalised_inputs(X[: int(0.9 * 3000)])
     cov = np.cov(Z.astype(float), rowvar=False)
     off_diagonal = cov - np.diag(np.diag(cov))
@@ -151,7 +158,7 @@ def test_reparametrized_inputs_are_decorrelated():
 def test_direct_network_beats_nearest_neighbours_by_twice(standin):
     U, y, U_val, y_val = standin
     # 375 steps: the paper-size run is the slow test below.
-    model = DirectRegressor(max_epochs=15, batch_size=100, seed=0)
+    model = DirectRegressor(max_epochs=15, batch_size=100, seed=0, n_threads=1)
     network_error = np.mean(np.abs(model.fit(U, y).predict(U_val) - y_val))
     knn = KNeighborsRegressor(n_neighbors=1).fit(U, y)
     knn_error = np.mean(np.abs(knn.predict(U_val) - y_val))
