@@ -135,3 +135,31 @@ def test_smoke_run_writes_table_plot_and_numbers(
     lines = (out / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * 2 * len(bench.GROUPS)
     assert (out / "errors_vs_budget.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_figure_of_merit_two_seeds(bench: ModuleType) -> None:
+    curves = {
+        ("uniform", 0): [8.0, 4.0, 2.0],
+        ("uniform", 1): [8.0, 4.0, 1.0],
+        ("uncertainty", 0): [2.0, 1.0, 0.5],
+        ("uncertainty", 1): [4.0, 2.0, 1.0],
+    }
+    rows = [
+        {"strategy": strategy, "seed": seed, "budget": budget, "group": "III",
+         "mean_abs_error": error, "count": 10}
+        for (strategy, seed), errors in curves.items()
+        for budget, error in zip([100, 200, 400], errors, strict=True)
+    ]  # fmt: skip
+    merit = bench.figure_of_merit(rows)["III"]
+    # Seed-averaged: uniform 8, 4, 1.5 sets the target 1.5, reached at 400;
+    # uncertainty 3, 1.5, 0.75 reaches it at 200: saving 2.
+    assert merit["target"] == pytest.approx(1.5)
+    s = merit["strategies"]["uncertainty"]
+    assert s["points_mean_curve"] == pytest.approx(200.0)
+    assert s["saving_mean_curve"] == pytest.approx(2.0)
+    # Per seed: targets 2 and 1; uncertainty needs 100 (uniform 400) and 400
+    # (uniform 400): savings 4 and 1.
+    assert merit["seed_targets"] == pytest.approx([2.0, 1.0])
+    assert s["points"] == pytest.approx([100.0, 400.0])
+    assert s["saving"] == pytest.approx([4.0, 1.0])
+    assert s["saving_mean"] == pytest.approx(2.5)
