@@ -802,6 +802,7 @@ def plot(
 ) -> None:
     """Mean |dchi2| per region vs labelled points, one line per strategy."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -816,6 +817,8 @@ def plot(
             ax.errorbar(budgets, mean, yerr=std, marker="o", capsize=3, label=strategy)
         ax.axhline(TARGET_ERROR, color="grey", linestyle="--", linewidth=1)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(budgets, [str(b) for b in budgets])
         ax.set_yscale("log")
         ax.set_title(_group_title(group, edges))
         ax.set_xlabel("labelled points")
