@@ -121,6 +121,10 @@ STEPS_PER_EPOCH = 20
 MIN_BATCH_SIZE = 8
 PAPER_BATCH_SIZE = 500
 
+#: Columns of ``results.csv``, one row per strategy, seed, budget and group.
+ROW_FIELDS: tuple[str, ...] = ("strategy", "seed", "budget", "group", "mean_abs_error",
+                               "count", "n_rare_labelled", "restarts", "seconds")  # fmt: skip
+
 #: Groups of the results: the five regions and all test points.
 GROUPS: tuple[str, ...] = (*REGION_NAMES, "overall")
 
@@ -503,9 +507,16 @@ def batch_size_for(n_train: int, settings: Settings) -> int:
 
 
 def run_benchmark(
-    pool: Pool, settings: Settings, log: Callable[[str], None] = print
+    pool: Pool,
+    settings: Settings,
+    log: Callable[[str], None] = print,
+    on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every strategy, seed and budget: one result row per group.
+
+    ``on_rows`` receives the rows of each strategy and seed as soon as they exist
+    (the command line appends them to ``results.csv``, so an interrupted run keeps
+    what it measured).
 
     Returns:
         Rows with ``strategy``, ``seed``, ``budget``, ``group``, ``mean_abs_error``,
@@ -520,8 +531,11 @@ def run_benchmark(
     for seed in range(settings.seeds):
         shared = _all_rows(pool, settings, seed, log) if n_all in budgets else []
         for strategy in settings.strategies:
-            rows += _strategy_rows(pool, settings, strategy, seed, finite, log)
-            rows += [{**row, "strategy": strategy} for row in shared]
+            new = _strategy_rows(pool, settings, strategy, seed, finite, log)
+            new += [{**row, "strategy": strategy} for row in shared]
+            rows += new
+            if on_rows is not None:
+                on_rows(new)
     return rows
 
 
@@ -776,22 +790,10 @@ def _spread(points: list[float], saving: list[float]) -> dict[str, Any]:
 # ------------------------------------------------------------------ output
 
 
-def write_outputs(
-    out: Path,
-    rows: Sequence[Mapping[str, Any]],
-    report: Mapping[str, Any],
-) -> dict[str, Path]:
-    """Write ``results.csv``, ``summary.json`` and ``errors_vs_budget.png``."""
+def write_outputs(out: Path, report: Mapping[str, Any]) -> dict[str, Path]:
+    """Write ``summary.json`` and ``errors_vs_budget.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "csv": out / "results.csv",
-        "json": out / "summary.json",
-        "png": out / "errors_vs_budget.png",
-    }
-    with paths["csv"].open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    paths = {"json": out / "summary.json", "png": out / "errors_vs_budget.png"}
     paths["json"].write_text(json.dumps(report, indent=2, default=_json_default))
     plot(report["aggregate"], paths["png"], report.get("regions_edges"))
     return paths
@@ -933,15 +935,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"pool {args.pool}: {len(pool.chi2)} ok points, test {len(pool.test)}, "
         f"candidates {len(pool.candidates)}, regions {pool.regions.as_dict()}"
     )
+    csv_path = args.out / "results.csv"
     start = time.perf_counter()
-    rows = run_benchmark(pool, settings, log=lambda line: print(line, flush=True))
+    if args.reanalyse:
+        rows = read_rows(csv_path)
+    else:
+        rows = _run_to_csv(pool, settings, csv_path)
     report = build_report(pool, settings, rows, time.perf_counter() - start)
     print(format_report(report))
-    paths = write_outputs(args.out, rows, report)
+    paths = write_outputs(args.out, report)
     print(
-        f"\nwall time {report['wall_time_s']:.0f} s; wrote", *map(str, paths.values())
+        f"\nwall time {report['wall_time_s']:.0f} s; results in {csv_path},",
+        *map(str, paths.values()),
     )
     return 0
+
+
+def _run_to_csv(pool: Pool, settings: Settings, path: Path) -> list[dict[str, Any]]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ROW_FIELDS)
+        writer.writeheader()
+
+        def append(rows: list[dict[str, Any]]) -> None:
+            writer.writerows(rows)
+            handle.flush()
+
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        return run_benchmark(pool, settings, log=log, on_rows=append)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Result rows back from ``results.csv`` (numbers as numbers, blanks as None)."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key in ("seed", "budget", "count", "n_rare_labelled", "restarts"):
+            row[key] = int(row[key])
+        for key in ("mean_abs_error", "seconds"):
+            row[key] = float(row[key]) if row[key] else None
+    return rows
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -958,6 +991,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=list(STRATEGY_FRACTIONS),
     )
     parser.add_argument("--out", type=Path, default=Path("pool_benchmark_out"))
+    parser.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="no training: rebuild tables, summary and plot from OUT/results.csv (give the run's --test-size; other settings are only recorded)",
+    )
     parser.add_argument("--energy", type=int, default=13, help="TeV")
     parser.add_argument(
         "--paper-regions",

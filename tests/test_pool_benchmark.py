@@ -136,6 +136,11 @@ def test_smoke_run_writes_table_plot_and_numbers(
     assert len(lines) == 1 + 2 * 2 * len(bench.GROUPS)
     assert (out / "errors_vs_budget.png").read_bytes()[:4] == b"\x89PNG"
 
+    (out / "summary.json").unlink()
+    assert bench.main([*argv, "--reanalyse"]) == 0  # from results.csv, no training
+    again = json.loads((out / "summary.json").read_text())
+    assert again["aggregate"] == summary["aggregate"]
+
 
 def test_figure_of_merit_two_seeds(bench: ModuleType) -> None:
     curves = {
