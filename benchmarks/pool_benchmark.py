@@ -54,8 +54,10 @@ Table 4 shows the best strategy at the largest budget below ``all`` beside the
 paper's 13 TeV direct-network errors.
 
 Outputs in ``--out``: ``results.csv`` (one row per strategy, seed, budget and
-region), ``summary.json`` (settings, machine, aggregates, figure of merit, Table 4)
-and ``errors_vs_budget.png``. Everything is printed as well.
+region, appended as each strategy and seed finishes), ``summary.json`` (settings,
+machine, aggregates, figure of merit, Table 4) and ``errors_vs_budget.png``.
+Everything is printed as well. ``--reanalyse`` rebuilds the tables, summary and plot
+from an existing ``results.csv`` (e.g. of an interrupted run) without training.
 """
 
 from __future__ import annotations
