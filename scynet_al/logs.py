@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def configure_logging(level: int, *, log_file: Path | None = None) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    # Dask's distributed sets up its own INFO logging when first imported (and so
+    # does every worker process it starts); keep its chatter at WARNING unless
+    # DEBUG is asked. The environment variable reaches the worker processes too.
+    dask_level = "debug" if level <= logging.DEBUG else "warning"
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", dask_level)
     for name in ("scynet_al", "sampler", "simulators"):
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)
