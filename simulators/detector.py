@@ -23,13 +23,14 @@ Chain, per event:
 5. Missing transverse momentum is minus the vector sum of all visible particles,
    corrected for the jet mis-measurement, plus a Gaussian soft term.
 
-Detector replicas: steps 4-5 after the clustering (jet smearing, b- and τ-tagging,
-the soft term) can be drawn ``replicas`` times per event. The objects then hold
-``replicas × n`` events, replica-major (event ``i`` of replica ``k`` at row
-``k·n + i``); a selection averaged over the replicas has the same expectation and
-less of the detector's binomial and resolution noise. τ decays and lepton and
-photon identification are drawn once per event, because a lepton that fails
-identification is clustered into a jet.
+An isolated electron, muon or photon that fails identification becomes a jet of
+its own (its isolation leaves nothing else within ΔR = 0.3 to cluster with it).
+
+Detector replicas: identification, jet smearing, b- and τ-tagging and the soft term
+can be drawn ``replicas`` times per event on top of one τ decay and one clustering.
+The objects then hold ``replicas × n`` events, replica-major (event ``i`` of replica
+``k`` at row ``k·n + i``); a selection averaged over the replicas has the same
+expectation and less of the detector's binomial and resolution noise.
 
 Known shortcomings, stated plainly: no pile-up, no fake leptons from jets, no
 charge mis-identification, no η dependence of the jet resolution, isolation uses
@@ -175,12 +176,11 @@ def reconstruct(
     final, hadronic_taus = _decay_taus(final, rng)
     visible = _visible(final)
 
-    electrons, electron_used = _identified(visible, 11, rng)
-    muons, muon_used = _identified(visible, 13, rng)
-    photons, photon_used = _identified(visible, 22, rng)
-    calorimeter = visible[~(electron_used | muon_used | photon_used)]
-
-    true_jets = cluster(calorimeter)
+    candidates, used = {}, ak.zeros_like(visible.pt, dtype=bool)
+    for pdg in (11, 13, 22):
+        candidates[pdg], isolated = _isolated_candidates(visible, pdg)
+        used = used | isolated
+    true_jets = cluster(visible[~used])
     visible_x = -ak.to_numpy(ak.sum(visible.px, axis=1))
     visible_y = -ak.to_numpy(ak.sum(visible.py, axis=1))
     heavy = _flavour_truth(events)
@@ -191,8 +191,15 @@ def reconstruct(
             heavy[rows],
             hadronic_taus[rows],
         )
-        electrons, muons, photons = electrons[rows], muons[rows], photons[rows]
+        candidates = {pdg: c[rows] for pdg, c in candidates.items()}
         visible_x, visible_y = visible_x[rows], visible_y[rows]
+
+    identified = {}
+    for pdg in (11, 13, 22):
+        identified[pdg], failed = _identified(candidates[pdg], pdg, rng)
+        true_jets = ak.concatenate([true_jets, _as_jets(failed)], axis=1)
+    electrons, muons, photons = identified[11], identified[13], identified[22]
+    true_jets = sorted_by_pt(true_jets)
 
     jets = _smeared(true_jets, rng)
     met_x, met_y = _missing_momentum(visible_x, visible_y, true_jets, jets, rng)
@@ -249,10 +256,9 @@ def _leptonic_tau_fraction(u: np.ndarray) -> np.ndarray:
     return np.interp(u, cdf, grid)
 
 
-def _identified(
-    visible: ak.Array, pdg: int, rng: np.random.Generator
-) -> tuple[ak.Array, ak.Array]:
-    """Isolated, identified objects of one kind, and the mask of the used particles."""
+def _isolated_candidates(visible: ak.Array, pdg: int) -> tuple[ak.Array, ak.Array]:
+    """Isolated candidates of one kind within acceptance, and their mask in
+    ``visible``."""
     abs_id = np.abs(visible.id)
     if pdg == 11:
         pt_min, eta_max, cone = ELECTRON_PT_EDGES[0], ELECTRON_ETA, LEPTON_ISOLATION
@@ -269,18 +275,33 @@ def _identified(
 
     counts = ak.num(visible)
     flat_candidate = ak.to_numpy(ak.flatten(candidate))
-    candidates = visible[candidate]
-    flat_pt = ak.to_numpy(ak.flatten(candidates.pt))
-    isolated = ak.to_numpy(ak.flatten(_isolated(candidates, visible, cone)))
-    passed = isolated & (rng.random(len(flat_pt)) < _efficiency(pdg, flat_pt))
+    isolated = ak.to_numpy(ak.flatten(_isolated(visible[candidate], visible, cone)))
     flat_used = np.zeros(len(flat_candidate), dtype=bool)
-    flat_used[np.flatnonzero(flat_candidate)[passed]] = True
+    flat_used[np.flatnonzero(flat_candidate)[isolated]] = True
     used = ak.unflatten(flat_used, counts)
+    return visible[used], used
 
-    objects = visible[used]
+
+def _identified(
+    candidates: ak.Array, pdg: int, rng: np.random.Generator
+) -> tuple[ak.Array, ak.Array]:
+    """Identified objects among isolated candidates, and the ones that failed."""
+    counts = ak.num(candidates)
+    flat_pt = ak.to_numpy(ak.flatten(candidates.pt))
+    passed = ak.unflatten(rng.random(len(flat_pt)) < _efficiency(pdg, flat_pt), counts)
+    objects = candidates[passed]
     charge = -np.sign(objects.id) if pdg != 22 else objects.id * 0
     objects = ak.with_field(objects, charge, "charge")
-    return sorted_by_pt(objects), used
+    return sorted_by_pt(objects), candidates[~passed]
+
+
+def _as_jets(particles: ak.Array) -> ak.Array:
+    """Particles as jet records (Cartesian momenta and kinematics)."""
+    fields = {
+        name: ak.values_astype(particles[name], np.float64)
+        for name in ("px", "py", "pz", "e")
+    }
+    return with_kinematics(ak.zip(fields))
 
 
 def _efficiency(pdg: int, pt: np.ndarray) -> np.ndarray:

@@ -133,10 +133,8 @@ def test_invisible_lsp_and_forward_particles_are_not_seen(rng) -> None:
     assert np.mean(objects.met) == pytest.approx(70.0, rel=0.03)
 
 
-def test_replicas_redraw_tagging_and_smearing_but_not_lepton_identification(
-    rng,
-) -> None:
-    # one b quark jet and one electron per event; electron ID drawn once per event
+def test_replicas_redraw_identification_tagging_and_smearing(rng) -> None:
+    # one b quark jet and one isolated 100 GeV electron per event
     event = [_particle(5, 100.0, 0.3, 1.0), _particle(11, 100.0, -0.5, -2.0)]
     n, replicas = 500, 4
 
@@ -145,12 +143,16 @@ def test_replicas_redraw_tagging_and_smearing_but_not_lepton_identification(
     assert len(objects) == n * replicas
     assert objects.replicas == replicas
     electrons = ak.to_numpy(ak.num(objects.electrons)).reshape(replicas, n)
-    assert np.all(electrons == electrons[0])  # identification shared by replicas
-    assert _binomial_ok(electrons[0].sum(), n, 0.88)
+    assert _binomial_ok(electrons.sum(), n * replicas, 0.88)  # medium ID > 40 GeV
+    assert np.any(electrons != electrons[0])  # identification redrawn per replica
+    # a failed electron is a jet of its own: two jets exactly where it failed
+    jets = ak.to_numpy(ak.num(objects.jets)).reshape(replicas, n)
+    assert np.all(jets == 2 - electrons)
     btag = ak.to_numpy(ak.sum(objects.jets.btag, axis=1)).reshape(replicas, n)
-    assert _binomial_ok(btag.sum(), n * replicas, 0.77)  # b-tag redrawn per replica
-    assert np.any(btag != btag[0])
-    pt = ak.to_numpy(objects.jets.pt[:, 0]).reshape(replicas, n)
+    assert np.any(btag != btag[0])  # b-tag redrawn per replica
+    b_jets = objects.jets[objects.jets.flavour == 5]
+    assert _binomial_ok(ak.sum(b_jets.btag), n * replicas, 0.77)
+    pt = ak.to_numpy(b_jets.pt[:, 0]).reshape(replicas, n)
     assert np.all(np.std(pt, axis=0) > 0.0)  # independent jet smearing
     # 100 GeV jet: sqrt((3/100)^2 + 0.75^2/100 + 0.03^2) = 8.1 % resolution
     assert np.std(pt) == pytest.approx(8.1, rel=0.1)
