@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 #: Energies (TeV) with implemented analyses.
 SUPPORTED_ENERGIES_TEV = (8.0, 13.0)
 #: Version of this backend's physics; bump when its labels change.
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 #: Default detector replicas per generated event (see :class:`BuiltinSimulator`).
 DETECTOR_REPLICAS = 4
 #: Sparticle and Higgs masses reported with every result (PDG codes).
