@@ -20,6 +20,11 @@ from scynet_al.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
+#: Optimiser steps per epoch at least, for small training sets (see
+#: ``_training_batch_size``), and the smallest default mini-batch.
+MIN_STEPS_PER_EPOCH = 20
+MIN_BATCH = 16
+
 #: Paper Sect. 3.1: mini-batch size of the direct network per energy (TeV).
 DIRECT_BATCH_SIZE: dict[int, int] = {8: 750, 13: 500}
 
@@ -272,6 +277,22 @@ class _Regressor:
         raise NotImplementedError
 
     # ----- internals ------------------------------------------------------------
+    def _training_batch_size(self, n_train: int) -> int:
+        """Mini-batch size for ``n_train`` points.
+
+        An explicit ``batch_size`` is used as given. The paper's sizes (500 / 750
+        direct, 32 / 120 reparametrized) were chosen for about 10^5 training
+        points, i.e. hundreds of steps per epoch; a campaign's first refits see a
+        few dozen points, where a batch of 500 means one optimiser step per epoch
+        and early stopping ends training before the network has moved. So the
+        default batch shrinks to ``n_train / MIN_STEPS_PER_EPOCH`` (at least
+        ``MIN_BATCH``) below that; from 10^4 points on it is the paper's.
+        """
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        small = max(MIN_BATCH, math.ceil(n_train / MIN_STEPS_PER_EPOCH))
+        return min(self.effective_batch_size, small)
+
     def _split(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
         n_val = max(1, round(self.validation_fraction * len(y)))
         if n_val >= len(y):
@@ -332,7 +353,7 @@ class _Regressor:
             min_lr=self.min_learning_rate,
         )  # fmt: skip
         best, best_state, stale, history = math.inf, None, 0, []
-        batch = self.effective_batch_size
+        batch = self._training_batch_size(len(y))
         for _epoch in range(self.max_epochs):
             self._run_epoch(net, optimizer, Xt, yt, batch, generator)
             error = self._validation_error(net, Xv, y_val)
