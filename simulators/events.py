@@ -108,6 +108,10 @@ _GROUP_PARTICLES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 #: from its own tables on purpose.
 BENIGN_MESSAGES = (
     "ME weight above PS one",
+    # A DECAY channel whose daughters' pole masses (Pythia's quark masses) exceed
+    # the mother's, e.g. chi+_1 -> chi0_1 s-bar c at a splitting of 1-2 GeV: Pythia
+    # keeps it and generates it off shell, which is what the width assumed.
+    "adding off shell DECAY mode",
     "ignoring DECAY tables",
     "ignoring MASS entries",
     "importing DECAY tables",
