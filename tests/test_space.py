@@ -43,9 +43,27 @@ def test_pmssm11_is_paper_table1():
 
 
 def test_pmssm19_names_and_default_ranges():
-    expected = (
-        "M1 M2 M3 mL12 mE12 mL3 mE3 mQ12 mU12 mD12 mQ3 mU3 mD3 At Ab Atau mu mA tanb"
-    ).split()
+    expected = [
+        "M1",
+        "M2",
+        "M3",
+        "mL12",
+        "mE12",
+        "mL3",
+        "mE3",
+        "mQ12",
+        "mU12",
+        "mD12",
+        "mQ3",
+        "mU3",
+        "mD3",
+        "At",
+        "Ab",
+        "Atau",
+        "mu",
+        "mA",
+        "tanb",
+    ]
     space = pmssm19()
 
     assert space.names == tuple(expected) == PMSSM19_NAMES
