@@ -6,19 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from scynet_al.commands.run import add_dispatch_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``resume``."""
     parser.add_argument("store", type=Path, help="campaign store (HDF5)")
-    parser.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="join a running Dask scheduler (tcp://host:8786) instead of the config's cluster",
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar even on a terminal"
-    )
+    add_dispatch_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:

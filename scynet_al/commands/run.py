@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="campaign store (HDF5); continued if it exists",
     )
+    add_dispatch_arguments(parser)
+
+
+def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``run`` and ``resume``: where to run, how to show it."""
     parser.add_argument(
         "--scheduler",
         default=None,
