@@ -31,6 +31,9 @@ import numpy as np
 #: Refits used for the learning-curve fit of the estimate.
 TREND_REFITS = 5
 
+#: A learning curve is not extrapolated beyond this multiple of the training set.
+MAX_EXTRAPOLATION = 100.0
+
 
 def campaign_status(path: str | Path) -> dict[str, Any]:
     """Read a campaign store and summarise it.
@@ -133,8 +136,10 @@ def estimate_remaining(
     needs ``n = n_train * (error / target) ** (1 / alpha)`` training points. The
     largest shortfall over regions is divided by the share of simulations that
     end ``ok`` (rejected and failed points do not train the network). No estimate
-    when fewer than three refits carry the region or its error does not fall
-    (``alpha <= 0.05``).
+    when fewer than three refits carry the region, its error does not fall
+    (``alpha <= 0.05``), or the curve would need more than
+    :data:`MAX_EXTRAPOLATION` times the current training set (a fit over a few
+    noisy refits says nothing that far out).
 
     Args:
         refits: Metrics rows of the refits, oldest first.
@@ -170,7 +175,10 @@ def estimate_remaining(
         out["reason"] = "no region holds enough validation points yet"
         return out
     if any(s is None for s in shortfalls):
-        out["reason"] = "an unmet region has no falling learning curve yet"
+        out["reason"] = (
+            "an unmet region has no falling learning curve yet, or one that would"
+            f" need over {MAX_EXTRAPOLATION:g}x the current training set"
+        )
         return out
     finished = sum(counts.get(k, 0) for k in ("ok", "rejected", "failed"))
     ok_share = counts.get("ok", 0) / finished if finished else 1.0
@@ -197,8 +205,10 @@ def _training_points_needed(
     alpha = -float(slope)
     if alpha <= 0.05:
         return None
-    needed = n[-1] * (err[-1] / target) ** (1.0 / alpha)
-    return math.ceil(needed - n[-1])
+    growth = (err[-1] / target) ** (1.0 / alpha)
+    if growth > MAX_EXTRAPOLATION:
+        return None
+    return math.ceil(n[-1] * growth - n[-1])
 
 
 def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
