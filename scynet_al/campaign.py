@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from scynet_al.errors import CampaignError
+from scynet_al.store import checkpoint_directory
 from simulators.result import SimulationResult
 
 logger = logging.getLogger(__name__)
@@ -331,7 +332,7 @@ class Campaign:
         )
         self.surrogates_ = self.surrogates or EnsembleSurrogates(cfg.surrogate)
         self.checkpoint_dir_ = Path(
-            self.checkpoint_dir or f"{self.store.path}.checkpoints"
+            self.checkpoint_dir or checkpoint_directory(self.store.path)
         )
         self.scratch_root_ = (
             str(Path(f"{self.store.path}.scratch").resolve())

@@ -602,12 +602,20 @@ class CampaignStore:
         return [json.loads(bytes(b).decode()) for b in blobs]
 
     def latest_checkpoint(self) -> Path | None:
-        """The most recently added checkpoint path, or None."""
+        """The most recently added checkpoint path, or None.
+
+        Checkpoints live beside the store in ``<store>.checkpoints/``. When the
+        store was renamed or copied together with that directory under the new
+        name, the recorded path no longer exists; the checkpoint is then looked up
+        by its file name in the directory that belongs to the store's current name.
+        """
         n = self._n_rows("checkpoint")
         if n == 0:
             return None
         path = Path(bytes(self._read("checkpoint_path", n)[-1]).decode())
-        return path if path.is_absolute() else self._path.parent / path
+        recorded = path if path.is_absolute() else self._path.parent / path
+        beside = checkpoint_directory(self._path) / path.name
+        return beside if not recorded.exists() and beside.exists() else recorded
 
     def table(self) -> dict[str, Any]:
         """Every written row as columns (for status reports and plots).
@@ -1135,3 +1143,9 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def checkpoint_directory(store_path: str | Path) -> Path:
+    """The directory holding a store's network checkpoints: ``<store>.checkpoints``."""
+    store_path = Path(store_path)
+    return store_path.with_name(store_path.name + ".checkpoints")

@@ -699,3 +699,27 @@ def test_writer_resumes_while_a_reader_process_holds_the_store(tmp_path):
 
     with CampaignStore.open(path) as store:
         assert store.counts() == {"pending": 1, "ok": 1, "rejected": 0, "failed": 0}
+
+
+def test_checkpoint_found_after_the_store_and_its_directory_are_renamed(tmp_path):
+    from scynet_al.store import checkpoint_directory
+
+    old = tmp_path / "old.h5"
+    store = CampaignStore.create(
+        old, config_text="campaign: {seed: 1}\n", space=pmssm11(), energies=[13],
+        analyses={13: ["a"]},
+    )  # fmt: skip
+    with store:
+        checkpoint_directory(old).mkdir()
+        (checkpoint_directory(old) / "round-00001.ckpt").write_bytes(b"weights")
+        store.add_checkpoint(checkpoint_directory(old) / "round-00001.ckpt", 1)
+
+    new = tmp_path / "moved" / "new.h5"
+    new.parent.mkdir()
+    old.rename(new)
+    checkpoint_directory(old).rename(checkpoint_directory(new))
+
+    with CampaignStore.open(new, mode="r") as reader:
+        found = reader.latest_checkpoint()
+    assert found == checkpoint_directory(new) / "round-00001.ckpt"
+    assert found.read_bytes() == b"weights"
