@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -87,10 +86,15 @@ def load(path: str | os.PathLike) -> tuple[Ensemble, dict[str, Any]]:
         ModelError: The file is missing, unreadable or not a checkpoint.
     """
     path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"cannot read checkpoint {path}: no such file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise ModelError(f"cannot read checkpoint {path}: {exc}") from exc
+    except Exception as exc:  # a foreign file makes torch raise almost any type
+        raise ModelError(
+            f"cannot read checkpoint {path}: neither a campaign store nor a"
+            f" scynet-al checkpoint ({type(exc).__name__} while reading it)"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ModelError(f"{path} is not a scynet-al checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:

@@ -243,6 +243,11 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
+    if _is_hdf5(path):
+        raise ModelError(
+            f"{path} is a campaign store, not an exported model; export its network"
+            f" first: scynet-al export {path} --out model.pt2"
+        )
     if path.suffix == ".onnx" or _looks_like_onnx(path):
         return _load_onnx(path)
     extra = {META_KEY: ""}
@@ -347,3 +352,9 @@ def _load_onnx(path: Path) -> ExportedModel:
         return tuple(session.run(["chi2", "sigma", "in_domain"], {"x": X}))
 
     return ExportedModel(path, json.loads(props[ONNX_META_KEY]), call)
+
+
+def _is_hdf5(path: Path) -> bool:
+    """True for an HDF5 file (its 8-byte signature at offset 0)."""
+    with path.open("rb") as handle:
+        return handle.read(8) == b"\x89HDF\r\n\x1a\n"

@@ -231,3 +231,24 @@ def test_missing_and_foreign_model_files(tmp_path):
         load_exported(junk)
     with pytest.raises(ModelError, match="unknown export format"):
         export_checkpoint(tmp_path / "x.ckpt", tmp_path / "x.bin", format="tflite")
+
+
+def test_predict_on_a_store_says_to_export_first(tmp_path):
+    from scynet_al.errors import ModelError
+    from scynet_al.export import load_exported
+
+    store = tmp_path / "campaign.h5"
+    # The 8-byte HDF5 signature is enough for the check; nothing else is read.
+    store.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    with pytest.raises(ModelError, match=r"scynet-al export .*campaign\.h5 --out"):
+        load_exported(store)
+
+
+def test_export_of_a_text_file_is_one_clear_error(tmp_path):
+    from scynet_al.errors import ModelError
+    from scynet_al.export import export_checkpoint
+
+    text = tmp_path / "notes.h5"
+    text.write_text("hello\n")
+    with pytest.raises(ModelError, match="neither a campaign store nor"):
+        export_checkpoint(text, tmp_path / "x.pt2")
