@@ -44,7 +44,6 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
     from scynet_al.store import CampaignStore
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     with CampaignStore.open(store_path, mode="r") as store:
         config = parse_config(store.config_text, source=str(store_path))
         table = store.table()
@@ -53,6 +52,7 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
         mass_pdgs = list(store.mass_pdgs)
         space = store.space
         store_dir = Path(store_path).parent
+    out.mkdir(parents=True, exist_ok=True)
     rows = [r for r in all_rows if r.get("kind", "refit") == "refit"]
     target = float(config.campaign.target_mean_abs_error)
     written = []
