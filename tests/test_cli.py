@@ -221,3 +221,26 @@ def test_broken_config_creates_no_store(tmp_path, capsys):
         or commands.load_command("run") is None
     )
     assert not store_path.exists()
+
+
+def test_a_config_that_changes_the_campaign_is_refused_on_its_store(tmp_path, capsys):
+    quickstart = (REPO_ROOT / "configs" / "quickstart.yaml").read_text()
+    store_path = tmp_path / "campaign.h5"
+    with CampaignStore.create(
+        store_path,
+        config_text=quickstart,
+        space=pmssm11(),
+        energies=[13],
+        analyses={13: ["a"]},
+    ) as store:
+        store.add_pending(pmssm11().from_unit(np.full((2, 11), 0.5)), "prior", 0)
+    before = (store_path.read_bytes(), store_path.stat().st_mtime_ns)
+    reseeded = tmp_path / "reseeded.yaml"
+    reseeded.write_text(quickstart.replace("  seed: 1 ", "  seed: 7 ", 1))
+
+    code = cli.main(["run", str(reseeded), "--store", str(store_path)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{reseeded}: campaign.seed not as in the campaign stored in" in err
+    assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before

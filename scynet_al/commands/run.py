@@ -85,11 +85,46 @@ def execute(
     return 0
 
 
+#: Config keys that fix what a store's points mean: seeds derive from the campaign
+#: seed, labels from the simulator, points from the space. Budgets, surrogate,
+#: proposer and cluster settings may change when a campaign is continued.
+IDENTITY_KEYS: tuple[tuple[str, ...], ...] = (
+    ("campaign", "seed"),
+    ("campaign", "energies_tev"),
+    ("space",),
+    ("simulator",),
+)
+
+
+def _check_same_campaign(config: Any, stored_text: str, store_path: Path) -> None:
+    """Refuse to continue a store with a config that changes what its points mean."""
+    from scynet_al.config import parse_config
+    from scynet_al.errors import ConfigError
+
+    stored = parse_config(stored_text, source=f"{store_path} (stored config)")
+    changed = []
+    for key in IDENTITY_KEYS:
+        old, new = stored.model_dump(), config.model_dump()
+        for part in key:
+            old, new = old[part], new[part]
+        if old != new:
+            changed.append(".".join(key))
+    if changed:
+        raise ConfigError(
+            f"{config.source}: {', '.join(changed)} not as in the campaign stored in"
+            f" {store_path}; continue it with its own config (scynet-al resume"
+            f" {store_path}) or start a new store"
+        )
+
+
 def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
     """The store at ``store_path`` open for writing; created from the config if absent."""
     from scynet_al.store import KEY_MASS_PDGS, CampaignStore
 
     if Path(store_path).exists():
+        with CampaignStore.open(store_path, mode="r") as reader:
+            stored_text = reader.config_text
+        _check_same_campaign(config, stored_text, store_path)
         store = CampaignStore.open(store_path, mode="a")
         if store.config_text.strip() != config.text.strip():
             logger.warning(
