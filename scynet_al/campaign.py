@@ -857,9 +857,9 @@ def preflight(config: Any, simulator: Any) -> None:
     missing = [int(e) for e in config.campaign.energies_tev if int(e) not in labelled]
     if missing:
         raise CampaignError(
-            f"campaign.energies_tev asks for {missing} TeV, but simulator backend "
-            f"{config.simulator.backend!r} labels only {sorted(labelled)} TeV "
-            "(see simulator.settings)"
+            f"{config.source}: campaign.energies_tev asks for {missing} TeV, but"
+            f" simulator backend {config.simulator.backend!r} labels only"
+            f" {sorted(labelled)} TeV (see simulator.settings)"
         )
     for energy in config.campaign.energies_tev:
         _regions_for(config, int(energy), simulator)
