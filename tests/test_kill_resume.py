@@ -208,7 +208,7 @@ def test_resume_command_on_a_spent_budget_stops_at_once(tmp_path, capsys):
         daemon = start_daemon(config, store, log, sleep=0.0, extra=("--ensembles",))
         assert daemon.wait(timeout=120) == 0
 
-    code = main(["resume", str(store), "--no-progress"])
+    code = main(["resume", str(store), "--no-progress", "--json"])
 
     assert code == 0
     assert '"stop_reason": "max_points"' in capsys.readouterr().out

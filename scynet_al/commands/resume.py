@@ -31,4 +31,5 @@ def main(args: argparse.Namespace) -> int:
         args.store,
         scheduler=args.scheduler,
         progress=sys.stderr.isatty() and not args.no_progress,
+        as_json=args.json,
     )

@@ -35,6 +35,27 @@ def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar even on a terminal"
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print the final summary as JSON"
+    )
+
+
+def format_summary(summary: Any) -> str:
+    """The final summary in a few lines: why it stopped, counts, errors per region."""
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
+    lines = [
+        f"campaign stopped ({summary.stop_reason}) after round {summary.round}"
+        f" in {summary.wall_time_s:.0f} s; converged: {summary.converged}",
+        f"points: {counts}",
+    ]
+    for energy, regions in summary.regions.items():
+        cells = ", ".join(
+            f"{name} {r['mean_abs_error']:.2f} (n={r['count']})"
+            for name, r in regions.items()
+            if r.get("mean_abs_error") is not None
+        )
+        lines.append(f"mean |dchi2| at {energy} TeV: {cells or 'no validation points'}")
+    return "\n".join(lines)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -47,6 +68,7 @@ def main(args: argparse.Namespace) -> int:
         args.store,
         scheduler=args.scheduler,
         progress=sys.stderr.isatty() and not args.no_progress,
+        as_json=args.json,
     )
 
 
@@ -56,6 +78,7 @@ def execute(
     *,
     scheduler: str | None = None,
     progress: bool = False,
+    as_json: bool = False,
 ) -> int:
     """Check the simulator, open or create the store, run the campaign, print the summary.
 
@@ -81,7 +104,10 @@ def execute(
         )
         install_signal_handlers(campaign)
         summary = campaign.run()
-    print(json.dumps(summary.to_json(), indent=2))
+    if as_json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print(format_summary(summary))
     return 0
 
 
