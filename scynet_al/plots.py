@@ -76,9 +76,8 @@ def plot_learning_curves(
     from sampler.regions import REGION_NAMES
 
     panels = ("overall", *REGION_NAMES)
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(4 * len(panels), 3.6), sharey=True
-    )
+    fig, grid = plt.subplots(2, 3, figsize=(12, 7.2), sharey=True)
+    axes = grid.ravel()
     for ax, name in zip(axes, panels, strict=True):
         drawn = False
         for model, style in (("ensemble", "-o"), ("knn", "--s")):
@@ -96,7 +95,8 @@ def plot_learning_curves(
         ax.set_xlabel("training points")
         ax.set_xscale("log")
         ax.set_yscale("log")
-    axes[0].set_ylabel(r"mean $|\Delta\chi^2|$ (validation)")
+    for ax in grid[:, 0]:
+        ax.set_ylabel(r"mean $|\Delta\chi^2|$ (validation)")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"learning curves at {energy} TeV")
     return _save(fig, out / f"learning_curves_{energy}TeV.png")
@@ -190,7 +190,7 @@ def plot_mass_plane(
                 predicted - simulated,
                 r"$\chi^2_\mathrm{SN}-\chi^2_\mathrm{sim}$",
                 "coolwarm",
-                (-10, 10),
+                _symmetric_range(predicted - simulated),
             )
         )
     fig, axes = plt.subplots(
@@ -259,3 +259,10 @@ def _regions(rows: Sequence[Mapping[str, Any]], config: Any, energy: int) -> Any
     if config.regions.centre_on_catalogue:
         return ChiSquareRegions.paper(energy)
     return config.regions.build(energy)
+
+
+def _symmetric_range(values: np.ndarray) -> tuple[float, float]:
+    """Colour range +-r around zero holding 95 % of the values (at least +-1)."""
+    finite = np.abs(values[np.isfinite(values)])
+    r = max(1.0, float(np.percentile(finite, 95))) if finite.size else 1.0
+    return -r, r
