@@ -164,3 +164,22 @@ def test_full_stage_settings(
     bad = [*argv[:5], "--setting", "timeout_s", *argv[9:]]
     assert main(bad) == EXIT_USER_ERROR
     assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_a_point_outside_the_space_is_a_rejected_row(tmp_path: Path) -> None:
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "M1,M2,M3,mQ12,mQ3,mL12,mL3,mA,A,mu,tanb\n"
+        "100,3000,900,3000,3000,3000,3000,2000,0,2000,10\n"
+        "100,3000,100,3000,3000,3000,3000,2000,0,2000,10\n"  # M3 in the gap
+    )
+    out = tmp_path / "out.jsonl"
+
+    assert (
+        main(["simulate", "--stage", "spectrum", str(points), "--out", str(out)]) == 0
+    )
+
+    rows = _read_jsonl(out)
+    assert rows[0]["status"] == "ok"
+    assert rows[1]["status"] == "rejected"
+    assert rows[1]["reason"].startswith("parameter M3 = 100")

@@ -82,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
 
     model = args.model or model_of_header(args.points)
     space = make_space(model)
-    X = read_points_csv(args.points, space)
+    X = read_points_csv(args.points, space, check_ranges=False)
     args.model = model
     if args.stage == "spectrum" and args.backend not in SPECTRUM_BACKENDS:
         raise InputError(
@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
         from simulators.spheno import SPhenoSimulator
 
         SPhenoSimulator(args.spheno_binary, model, args.timeout_s).check()
-    counts = _write_rows(args, space.array_to_points(X))
+    counts = _write_rows(args, space.array_to_points(X), space)
     print(
         f"{args.out}: {sum(counts.values())} rows, "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -101,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _write_rows(
-    args: argparse.Namespace, points: list[dict[str, float]]
+    args: argparse.Namespace, points: list[dict[str, float]], space: Any
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     stage = STAGES[args.stage]
@@ -110,7 +110,7 @@ def _write_rows(
         _scratch_root(args.workdir) as root,
         open(args.out, "w", encoding="utf-8") as out,
     ):
-        for row, record in _run_rows(stage, points, args, Path(root)):
+        for row, record in _run_rows(stage, points, args, Path(root), space):
             record = {"row": row, "point": points[row - 1], **record}
             out.write(json.dumps(record) + "\n")
             counts[record["status"]] = counts.get(record["status"], 0) + 1
@@ -118,9 +118,22 @@ def _write_rows(
 
 
 def _run_rows(
-    stage: Stage, points: list[dict[str, float]], args: argparse.Namespace, root: Path
+    stage: Stage,
+    points: list[dict[str, float]],
+    args: argparse.Namespace,
+    root: Path,
+    space: Any,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each row's record; a point outside the space is rejected without running."""
+    from sampler.errors import SpaceError
+
     for row, point in enumerate(points, start=1):
+        try:
+            space.check(space.points_to_array([point]))
+        except SpaceError as exc:
+            reason = str(exc).removeprefix("point 0: ")
+            yield row, {"status": "rejected", "reason": reason, "masses": {}}
+            continue
         scratch = root / f"row_{row:06d}"
         scratch.mkdir(parents=True, exist_ok=True)
         yield row, stage(point, row, args, scratch)
