@@ -42,6 +42,9 @@ def model_of_header(path: str | Path) -> str:
             columns of the closest model.
     """
     header = read_header(path)
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise InputError(f"{path}: line 1 (header): duplicate columns {duplicates}")
     best = None
     for model in MODELS:
         names = set(make_space(model).names)

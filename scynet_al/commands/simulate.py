@@ -93,10 +93,8 @@ def main(args: argparse.Namespace) -> int:
 
         SPhenoSimulator(args.spheno_binary, model, args.timeout_s).check()
     counts = _write_rows(args, space.array_to_points(X), space)
-    print(
-        f"{args.out}: {sum(counts.values())} rows, "
-        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    )
+    by_status = "".join(f", {k} {v}" for k, v in sorted(counts.items()))
+    print(f"{args.out}: {sum(counts.values())} rows{by_status}")
     return 0
 
 
