@@ -10,7 +10,9 @@ One :class:`Campaign` drives one store (DESIGN.md "Data flow of one campaign"):
 - every ``refit_every`` new results the surrogate is refitted in a background thread
   of this process, so dispatching never waits for a fit; the finished fit is
   folded in by the dispatch loop (metrics row, checkpoint, stop rule);
-- failed jobs are retried with the same seed up to ``max_retries`` times; a job
+- failed jobs are retried with the same seed up to ``max_retries`` times, except
+  those whose simulator marked the failure final (``extra["retryable"] is False``,
+  e.g. a spectrum generator stopping on the physics of the point); a job
   whose future errors (its worker died, ``KilledWorker``) is re-dispatched without
   counting as an attempt, up to :data:`MAX_LOSSES` times;
 - the loop stops when the stop rule holds, when the budget is spent, or on
@@ -546,6 +548,7 @@ class Campaign:
         job.attempts += 1
         if (
             result.status == "failed"
+            and result.extra.get("retryable", True) is not False
             and job.attempts <= self.config.campaign.max_retries
         ):
             logger.info(

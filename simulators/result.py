@@ -19,7 +19,8 @@ class SimulationResult:
 
     Attributes:
         status: ``ok`` (labels computed), ``rejected`` (fails pre-selection; final)
-            or ``failed`` (a tool crashed, timed out or wrote garbage; retryable).
+            or ``failed`` (a tool crashed, timed out or wrote garbage; retried by a
+            campaign unless ``extra["retryable"]`` is ``False``).
         reason: Why a point was rejected or failed, in words; empty when ok.
         chi2: Total capped chi-square per centre-of-mass energy in TeV, ``{13: 54.2}``.
         chi2_analysis: Per energy, chi-square per analysis name.

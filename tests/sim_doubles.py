@@ -54,6 +54,8 @@ class AnalyticSimulator:
         sleep_s: Seconds to sleep per point.
         reject_fraction: Share of seeds rejected (final).
         fail_fraction: Share of seeds that fail on every attempt.
+        final_fail_fraction: Share of seeds that fail with ``retryable=False``, as a
+            spectrum generator does for a point whose physics it cannot handle.
         flaky_dir: When set, every point fails on its first attempt and succeeds
             afterwards (a marker file per seed in this directory remembers it).
         raise_fraction: Share of seeds for which ``simulate`` raises instead of
@@ -74,6 +76,7 @@ class AnalyticSimulator:
         sleep_s: float = 0.0,
         reject_fraction: float = 0.0,
         fail_fraction: float = 0.0,
+        final_fail_fraction: float = 0.0,
         flaky_dir: str | None = None,
         raise_fraction: float = 0.0,
         broken: bool = False,
@@ -85,6 +88,7 @@ class AnalyticSimulator:
         self.sleep_s = sleep_s
         self.reject_fraction = reject_fraction
         self.fail_fraction = fail_fraction
+        self.final_fail_fraction = final_fail_fraction
         self.flaky_dir = flaky_dir
         self.raise_fraction = raise_fraction
         self.broken = broken
@@ -124,6 +128,10 @@ class AnalyticSimulator:
         if _fraction(seed, "fail") < self.fail_fraction:
             (Path(workdir) / "crash.log").write_text("segfault\n")
             return SimulationResult.failed("analytic-test: tool crashed")
+        if _fraction(seed, "final") < self.final_fail_fraction:
+            return SimulationResult.failed(
+                "analytic-test: tachyonic stop", extra={"retryable": False}
+            )
         if self.flaky_dir is not None and self._first_attempt(seed):
             return SimulationResult.failed("analytic-test: transient failure")
         return self._labels(point, seed)

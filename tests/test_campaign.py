@@ -108,6 +108,26 @@ def test_tiny_campaign_spends_budget_and_records_everything(tmp_path, client):
     )
 
 
+def test_failure_marked_final_is_not_retried(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    simulator = AnalyticSimulator.for_space(
+        config.build_space(), final_fail_fraction=0.3, fail_fraction=0.15
+    )
+
+    with new_store(tmp_path, config) as store:
+        run(config, store, client, simulator)
+        table = store.table()
+
+    reasons = np.asarray([str(r) for r in table["reason"]])
+    final = reasons == "analytic-test: tachyonic stop"
+    transient = reasons == "analytic-test: tool crashed"
+    assert final.any() and transient.any()
+    assert np.all(table["status"][final] == "failed")
+    # One attempt for a final failure; 1 + max_retries (= 3) for a transient one.
+    assert np.all(table["attempts"][final] == 1)
+    assert np.all(table["attempts"][transient] == 3)
+
+
 def test_scratch_kept_for_failed_attempts_only(tmp_path, client):
     config = make_config(campaign=campaign_overrides(budget={"max_points": 20}))
     simulator = AnalyticSimulator.for_space(config.build_space(), fail_fraction=0.3)
