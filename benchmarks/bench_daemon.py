@@ -87,23 +87,27 @@ def main() -> int:
             refits = [r for r in store.metrics() if r.get("kind") == "refit"]
         wall = time.monotonic() - start
 
-    report(jobs, refits, summary, wall, args)
+    report(jobs, refits, summary, wall, args, config.dask.n_workers)
     return 0
 
 
-def report(jobs, refits, summary, wall, args) -> None:
-    """Print the busy fraction and the machine."""
+def report(jobs, refits, summary, wall, args, n_workers: int) -> None:
+    """Print the busy fraction of all ``n_workers`` configured workers and the machine.
+
+    A worker that never got a job counts as idle, so the fraction cannot look
+    better by leaving one out.
+    """
     first = min(s for _, s, _ in jobs)
     last = max(e for _, _, e in jobs)
     busy = sum(e - s for _, s, e in jobs)
     workers = sorted({w for w, _, _ in jobs})
-    fraction = busy / (len(workers) * (last - first))
+    fraction = busy / (n_workers * (last - first))
     fit_s = [r["fit_seconds"] for r in refits]
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(
-        f"jobs: {len(jobs)} of {args.sleep:g} s on {len(workers)} workers, in_flight {args.in_flight}"
+        f"jobs: {len(jobs)} of {args.sleep:g} s on {len(workers)} of {n_workers} workers, in_flight {args.in_flight}"
     )
     print(
         f"refits: {len(refits)} (fit time mean {sum(fit_s) / max(len(fit_s), 1):.1f} s, max {max(fit_s, default=0):.1f} s)"

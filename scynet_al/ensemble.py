@@ -10,6 +10,7 @@ import torch
 
 from scynet_al.errors import ModelError
 from scynet_al.network import (
+    NUMPY_BATCH,
     PREDICT_CHUNK,
     REGRESSORS,
     StackedNetwork,
@@ -121,6 +122,9 @@ class Ensemble:
         if not hasattr(self, "stacked_"):
             raise ModelError("Ensemble is not fitted; call fit first")
         X = np.asarray(X, dtype=np.float64).reshape(-1, self.input_low_.size)
+        if 0 < len(X) <= NUMPY_BATCH:
+            # A handful of points: each member's NumPy path beats one torch call.
+            return np.stack([member.predict(X) for member in self.members_])
         with torch.inference_mode(), small_batch_threads(len(X)):
             parts = [
                 self.stacked_(torch.from_numpy(X[i : i + PREDICT_CHUNK]))
