@@ -44,6 +44,10 @@ PREDICT_CHUNK = 16384
 #: The two paths agree to float32 rounding (relative 1e-6 on chi2).
 NUMPY_BATCH = 16
 
+#: One layer of the NumPy path: ("linear", weight (in, out), bias) or ("tanh" |
+#: "relu", None, None).
+_NumpyLayer = tuple[str, np.ndarray | None, np.ndarray | None]
+
 
 @dataclass(frozen=True)
 class TargetScaling:
@@ -213,7 +217,7 @@ class _Regressor:
         t = torch.cat(out).double().numpy() if out else np.zeros(0)
         return self.target_scaling_.inverse(t)
 
-    def _numpy_layers(self) -> list[tuple[str, np.ndarray | None, np.ndarray | None]] | None:
+    def _numpy_layers(self) -> list[_NumpyLayer] | None:
         """The network as NumPy float32 layers, rebuilt whenever a weight changes.
 
         None when the network holds a module that has no NumPy counterpart here.
@@ -222,7 +226,7 @@ class _Regressor:
         cached = getattr(self, "_numpy_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        layers: list[tuple[str, np.ndarray | None, np.ndarray | None]] | None = []
+        layers: list[_NumpyLayer] | None = []
         for module in self.network_:
             if isinstance(module, nn.Linear):
                 weight = module.weight.detach().numpy().T.copy()
@@ -721,9 +725,7 @@ class StackedNetwork(nn.Module):
         return out.to(torch.float64) * self.target_scale + self.target_shift
 
 
-def _numpy_forward(
-    layers: list[tuple[str, np.ndarray | None, np.ndarray | None]], h: np.ndarray
-) -> np.ndarray:
+def _numpy_forward(layers: list[_NumpyLayer], h: np.ndarray) -> np.ndarray:
     """Network output (before the target scaling) for float32 inputs ``(n, d)``."""
     for kind, weight, bias in layers:
         if kind == "linear":
