@@ -405,7 +405,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.metric_rows: list[dict] = []
 
     @rule(
-        n=st.integers(1, 6),
+        n=st.one_of(st.integers(1, 6), st.just(100)),  # the daemon adds rounds of ~100
         origin=st.sampled_from(ORIGINS),
         round_=st.integers(0, 50),
         seed=st.integers(0, 2**32 - 1),
@@ -442,6 +442,17 @@ class StoreMachine(RuleBasedStateMachine):
         self.model[i].update(
             status=status, attempts=attempts, reason=reason, chi2=list(chi2), f=features
         )
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), chi2=CHI2)
+    def record_a_run_of_results(self, data, chi2):
+        # Results of a whole batch arriving one after another, as from the workers.
+        start = data.draw(st.integers(0, len(self.model) - 1), label="start")
+        for i in range(start, min(start + 100, len(self.model))):
+            self.store.record(i, SimulationResult("ok", chi2={8: chi2, 13: i % 7}))
+            self.model[i].update(
+                status="ok", attempts=1, reason="", chi2=[chi2, float(i % 7)], f=None
+            )
 
     @rule(value=st.floats(allow_nan=False, allow_infinity=False))
     def append_metrics(self, value):
@@ -491,8 +502,8 @@ class StoreMachine(RuleBasedStateMachine):
 
 TestStoreMachine = StoreMachine.TestCase
 TestStoreMachine.settings = settings(
-    max_examples=10,
-    stateful_step_count=15,
+    max_examples=12,
+    stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
