@@ -389,6 +389,16 @@ class Campaign:
         path = self.store.latest_checkpoint()
         if path is None:
             return None
+        if not path.exists():
+            # The store was moved or copied without its checkpoint directory. Every
+            # label is in the store, so nothing is lost: proposals fall back to the
+            # prior until the next refit trains a new surrogate.
+            logger.warning(
+                "checkpoint %s is missing; continuing without a surrogate until the "
+                "next refit",
+                path,
+            )
+            return None
         surrogate = self.surrogates_.load(path)
         logger.info("loaded checkpoint %s (round %d)", path, self.round_)
         return surrogate

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import threading
 from pathlib import Path
 
@@ -208,6 +210,30 @@ def test_resume_redispatches_pending_and_continues_rounds(tmp_path, client):
     assert set(table["status"][ids]) == {"ok"}
     assert refits[-1]["round"] > first_round
     assert len({r["round"] for r in refits}) == len(refits)
+
+
+def test_resume_without_the_checkpoint_directory_refits(tmp_path, client, caplog):
+    # A store copied without its <store>.checkpoints/ directory still resumes.
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        checkpoint = store.latest_checkpoint()
+    assert checkpoint is not None and checkpoint.exists()
+    shutil.rmtree(checkpoint.parent)
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 50}))
+    with (
+        caplog.at_level(logging.WARNING, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        _, summary = run(bigger, store, client)
+        table = store.table()
+        latest = store.latest_checkpoint()
+
+    assert "is missing" in caplog.text
+    assert summary.stop_reason == "max_points"
+    assert len(table["id"]) == 50
+    assert latest is not None and latest.exists()
 
 
 def test_wall_time_budget_stops(tmp_path, client):
