@@ -12,7 +12,13 @@ from sampler.space import PMSSM11_NAMES, pmssm11, pmssm19
 from scynet_al.cli import main
 from scynet_al.errors import InputError
 from scynet_al.points_io import model_of_header, read_points_csv
-from tests.spheno_fixtures import FAKE_SPHENO, all_names, point, spheno_masses
+from tests.spheno_fixtures import (
+    FAKE_SPHENO,
+    all_names,
+    fixtures_dir,
+    point,
+    spheno_masses,
+)
 
 EXIT_USER_ERROR = 2
 
@@ -27,6 +33,7 @@ def _write_csv(
 
 @pytest.fixture
 def fixture_csv(tmp_path: Path) -> Path:
+    fixtures_dir()  # skips the test when ../shared is not beside the checkout
     return _write_csv(
         tmp_path / "points.csv", PMSSM11_NAMES, [point(n) for n in all_names()]
     )
@@ -164,6 +171,13 @@ def test_full_stage_settings(
     bad = [*argv[:5], "--setting", "timeout_s", *argv[9:]]
     assert main(bad) == EXIT_USER_ERROR
     assert "expected KEY=VALUE" in capsys.readouterr().err
+    # The failed command left the earlier output as it was.
+    assert len(_read_jsonl(out)) == len(all_names())
+    spectrum = ["simulate", "--stage", "spectrum", "--setting", "timeout_s=3",
+                str(fixture_csv), "--out", str(out)]  # fmt: skip
+    assert main(spectrum) == EXIT_USER_ERROR
+    assert "--stage full only" in capsys.readouterr().err
+    assert len(_read_jsonl(out)) == len(all_names())
 
 
 def test_a_point_outside_the_space_is_a_rejected_row(tmp_path: Path) -> None:

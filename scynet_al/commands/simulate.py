@@ -92,6 +92,10 @@ def main(args: argparse.Namespace) -> int:
         from simulators.spheno import SPhenoSimulator
 
         SPhenoSimulator(args.spheno_binary, model, args.timeout_s).check()
+    if args.stage == "spectrum" and args.setting:
+        raise InputError("--setting applies to --stage full only")
+    if args.stage == "full":
+        _simulator(args)  # a bad back-end or setting stops here, before --out is opened
     counts = _write_rows(args, space.array_to_points(X), space)
     by_status = "".join(f", {k} {v}" for k, v in sorted(counts.items()))
     print(f"{args.out}: {sum(counts.values())} rows{by_status}")
