@@ -76,3 +76,13 @@ def test_campaign_with_ensembles_checkpoints_every_refit(campaign_store):
     assert len(ensemble.members_) == 2
     assert meta["energy_tev"] == 13
     assert all(r["energies"]["13"]["knn"]["overall"]["count"] > 0 for r in refits)
+
+
+def test_plot_into_an_existing_file_is_a_user_error(campaign_store, tmp_path, capsys):
+    from scynet_al.cli import main
+
+    target = tmp_path / "not_a_directory.png"
+    target.write_bytes(b"keep")
+    assert main(["plot", str(campaign_store), "--out", str(target)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert target.read_bytes() == b"keep"

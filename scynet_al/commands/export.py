@@ -31,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
 
     fmt = args.format or ("onnx" if args.out.suffix == ".onnx" else "pt2")
     checkpoint_path = _checkpoint_of(args.store)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     export_checkpoint(checkpoint_path, args.out, format=fmt)
     print(f"exported {checkpoint_path} to {args.out} ({fmt})")
     return 0

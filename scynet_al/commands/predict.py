@@ -43,8 +43,10 @@ def main(args: argparse.Namespace) -> int:
             "%d of %d points lie outside the training domain of %s; their chi2 is an extrapolation",
             outside, len(in_domain), args.model,
         )  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     _write(args.out, model.input_names, X, chi2, sigma, in_domain)
-    print(f"wrote {len(chi2)} predictions to {args.out} ({outside} outside the domain)")
+    noun = "prediction" if len(chi2) == 1 else "predictions"
+    print(f"wrote {len(chi2)} {noun} to {args.out} ({outside} outside the domain)")
     return 0
 
 
