@@ -264,12 +264,14 @@ def test_export_of_a_text_file_is_one_clear_error(tmp_path):
 
 
 def test_export_and_predict_create_missing_output_directories(trained, capsys):
-    _, ckpt, pt2, _, tmp = trained
+    _, ckpt, _, _, tmp = trained
     X, _ = mixed_points()
     _write_csv(tmp / "one.csv", list(SPACE.names), X[:1].tolist())
     model = tmp / "new" / "dir" / "model.pt2"
     assert cli_main(["export", str(ckpt), "--out", str(model)]) == 0
     out = tmp / "other" / "out.csv"
-    assert cli_main(["predict", str(model), str(tmp / "one.csv"), "--out", str(out)]) == 0
+    assert (
+        cli_main(["predict", str(model), str(tmp / "one.csv"), "--out", str(out)]) == 0
+    )
     assert "wrote 1 prediction to" in capsys.readouterr().out
     assert len(out.read_text().splitlines()) == 2
