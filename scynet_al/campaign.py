@@ -63,6 +63,9 @@ JOB_START_TOPIC = "scynet-al-job-start"
 #: Seconds between checks for jobs running past ``campaign.job_timeout_s``.
 WATCHDOG_INTERVAL_S = 1.0
 
+#: Seconds within which a repeated SIGINT/SIGTERM counts as the first one again.
+SAME_SIGNAL_WINDOW_S = 1.0
+
 #: Exit code of a second interrupt (the shell's convention for SIGINT).
 HARD_EXIT_CODE = 130
 
@@ -838,13 +841,22 @@ def install_signal_handlers(campaign: Campaign) -> None:
     Must be called from the main thread.
     """
 
+    first_signal_at: list[float] = []
+
     def handler(signum: int, frame: object) -> None:
+        now = time.monotonic()
         if campaign._stop_request is None:
             logger.warning(
                 "%s received: no new jobs; waiting for running ones (again to exit now)",
                 signal.Signals(signum).name,
             )
+            first_signal_at.append(now)
             campaign.request_stop("interrupted")
+        elif first_signal_at and now - first_signal_at[0] < SAME_SIGNAL_WINDOW_S:
+            # GNU timeout, batch systems and terminals may signal the process and
+            # its group at once: that is one request to stop, not two.
+            logger.debug("%s again within %.1f s: the same request",
+                         signal.Signals(signum).name, SAME_SIGNAL_WINDOW_S)  # fmt: skip
         else:
             campaign.hard_exit()
 

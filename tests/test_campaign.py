@@ -393,3 +393,40 @@ def test_refit_waits_for_enough_training_points(tmp_path, client):
 
     assert surrogates.fits, "no refit at all"
     assert min(n for _, _, n in surrogates.fits) >= 10
+
+
+def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
+    # GNU timeout sends SIGTERM to the daemon and to its process group: the second
+    # copy, a moment later, must not skip the grace period.
+    import signal
+
+    from scynet_al import campaign as campaign_module
+
+    class Stub:
+        _stop_request = None
+        hard_exits = 0
+
+        def request_stop(self, reason):
+            self._stop_request = reason
+
+        def hard_exit(self):
+            self.hard_exits += 1
+
+    clock = [100.0]
+    monkeypatch.setattr(campaign_module.time, "monotonic", lambda: clock[0])
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    stub = Stub()
+    try:
+        campaign_module.install_signal_handlers(stub)
+        handler = signal.getsignal(signal.SIGTERM)
+        handler(signal.SIGTERM, None)
+        clock[0] += 0.01
+        handler(signal.SIGTERM, None)
+        assert stub._stop_request == "interrupted"
+        assert stub.hard_exits == 0
+        clock[0] += 5.0
+        handler(signal.SIGINT, None)
+        assert stub.hard_exits == 1
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])

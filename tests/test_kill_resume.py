@@ -172,12 +172,14 @@ def test_interrupt_once_drains_twice_exits(tmp_path, signals):
     )
     store = tmp_path / "campaign.h5"
     with (tmp_path / "daemon.log").open("ab") as log:
-        daemon = start_daemon(config, store, log, sleep=0.5)
+        # 3 s jobs: the drain after the first signal outlasts the gap to the second.
+        daemon = start_daemon(config, store, log, sleep=3.0)
         try:
-            wait_for_points(store, 6, timeout=60)
+            wait_for_points(store, 6, timeout=120)
             for _ in range(signals):
                 os.kill(daemon.pid, signal.SIGINT)
-                time.sleep(0.2)
+                # Past the window in which a repeat counts as the same request.
+                time.sleep(1.5)
             code = daemon.wait(timeout=60)
         finally:
             kill_group(daemon)
