@@ -344,8 +344,24 @@ class CampaignStore:
 
     @property
     def config_text(self) -> str:
+        """The campaign config YAML in force: the latest one recorded, else the first.
+
+        A campaign continued with another compatible config (a larger budget, say)
+        records it with :meth:`record_config`, so a later ``resume`` uses it.
+        """
+        for row in reversed(self.metrics()):
+            if row.get("kind") == "config":
+                return str(row["text"])
+        return self._attrs["config"]
+
+    @property
+    def original_config_text(self) -> str:
         """The campaign config YAML the store was created with."""
         return self._attrs["config"]
+
+    def record_config(self, text: str) -> None:
+        """Record the config a continued campaign runs with (a metrics row)."""
+        self.append_metrics({"kind": "config", "time": time.time(), "text": text})
 
     @property
     def energies(self) -> tuple[int, ...]:

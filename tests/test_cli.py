@@ -244,3 +244,41 @@ def test_a_config_that_changes_the_campaign_is_refused_on_its_store(tmp_path, ca
     assert code == 2
     assert f"{reseeded}: campaign.seed not as in the campaign stored in" in err
     assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
+
+    # Validation points must keep coming from one prior.
+    uniform = tmp_path / "uniform.yaml"
+    uniform.write_text(quickstart.replace("prior: gaussian", "prior: uniform", 1))
+    assert cli.main(["run", str(uniform), "--store", str(store_path)]) == 2
+    assert "prior not as in the campaign stored in" in capsys.readouterr().err
+    assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
+
+
+def test_a_continued_campaign_keeps_its_new_config_for_resume(tmp_path):
+    from scynet_al.commands.run import open_or_create_store
+    from scynet_al.config import load_config
+
+    quickstart = (REPO_ROOT / "configs" / "quickstart.yaml").read_text()
+    store_path = tmp_path / "campaign.h5"
+    CampaignStore.create(
+        store_path, config_text=quickstart, space=pmssm11(), energies=[13],
+        analyses={13: ["a"]},
+    ).close()  # fmt: skip
+    bigger = tmp_path / "bigger.yaml"
+    bigger.write_text(quickstart.replace("max_points: 500 ", "max_points: 900 ", 1))
+    assert bigger.read_text() != quickstart
+
+    open_or_create_store(load_config(bigger), store_path, simulator=None).close()
+
+    with CampaignStore.open(store_path, mode="r") as store:
+        assert store.config_text == bigger.read_text()
+        assert store.original_config_text == quickstart
+    # What `resume` reads: the budget of the config it was last run with.
+    config = cli_config_of(store_path)
+    assert config.campaign.budget.max_points == 900
+
+
+def cli_config_of(store_path):
+    from scynet_al.config import parse_config
+
+    with CampaignStore.open(store_path, mode="r") as store:
+        return parse_config(store.config_text)

@@ -112,12 +112,15 @@ def execute(
 
 
 #: Config keys that fix what a store's points mean: seeds derive from the campaign
-#: seed, labels from the simulator, points from the space. Budgets, surrogate,
-#: proposer and cluster settings may change when a campaign is continued.
+#: seed, labels from the simulator, points from the space, and the validation
+#: points (the unbiased yardstick of the per-region errors) from the prior.
+#: Budgets, surrogate, proposer and cluster settings may change when a campaign is
+#: continued.
 IDENTITY_KEYS: tuple[tuple[str, ...], ...] = (
     ("campaign", "seed"),
     ("campaign", "energies_tev"),
     ("space",),
+    ("prior",),
     ("simulator",),
 )
 
@@ -153,9 +156,12 @@ def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
         _check_same_campaign(config, stored_text, store_path)
         store = CampaignStore.open(store_path, mode="a")
         if store.config_text.strip() != config.text.strip():
+            store.record_config(config.text)
             logger.warning(
-                "%s was started with another config; continuing with the one given",
+                "%s ran with another config; continuing with %s, which is recorded "
+                "in the store for later resumes",
                 store_path,
+                config.source,
             )
         return store
     shape = simulator.describe()
