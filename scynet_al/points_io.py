@@ -103,10 +103,19 @@ def _check_header(path: str | Path, header: list[str], space: ParameterSpace) ->
     duplicates = sorted({name for name in header if header.count(name) > 1})
     unknown = [name for name in header if name not in space.names]
     missing = [name for name in space.names if name not in header]
-    if duplicates or unknown or missing:
+    problems = [
+        f"{label} columns {names}"
+        for label, names in (
+            ("duplicate", duplicates),
+            ("unknown", unknown),
+            ("missing", missing),
+        )
+        if names
+    ]
+    if problems:
         raise InputError(
-            f"{path}: line 1 (header): duplicate columns {duplicates}, unknown columns "
-            f"{unknown}, missing columns {missing}; expected {', '.join(space.names)}"
+            f"{path}: line 1 (header): {', '.join(problems)}; expected "
+            f"{', '.join(space.names)}"
         )
 
 

@@ -137,6 +137,7 @@ def test_reader_rejects_bad_headers(
     with pytest.raises(InputError, match=r"line 1") as info:
         read_points_csv(path, pmssm11())
     assert phrase in str(info.value)
+    assert "[]" not in str(info.value)  # only the kinds of trouble there are
 
 
 def test_reader_checks_ranges_and_row_length(tmp_path: Path) -> None:
