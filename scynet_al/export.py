@@ -47,7 +47,7 @@ from torch import nn
 
 from sampler.space import ParameterSpace
 from scynet_al.errors import ModelError
-from scynet_al.network import StackedNetwork, small_batch_threads
+from scynet_al.network import PREDICT_CHUNK, StackedNetwork, small_batch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,13 @@ class ExportedModel:
         )
         if len(X) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
-        chi2, sigma, in_domain = self._call(X)
+        parts = [
+            self._call(X[i : i + PREDICT_CHUNK])
+            for i in range(0, len(X), PREDICT_CHUNK)
+        ]
+        chi2, sigma, in_domain = (
+            np.concatenate(column) for column in zip(*parts, strict=True)
+        )
         return np.asarray(chi2), np.asarray(sigma), np.asarray(in_domain, dtype=bool)
 
 
