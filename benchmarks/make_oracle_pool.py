@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if completed.returncode != 0:
         print(f"campaign exited with code {completed.returncode}", file=sys.stderr)
         return completed.returncode
-    return _report(args.store)
+    return _report(args.store, int(config.campaign.budget.max_points))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,13 +117,21 @@ def _counts(store: Path) -> dict[str, int]:
         return pool.counts()
 
 
-def _report(store: Path) -> int:
+def _report(store: Path, max_points: int) -> int:
     counts = _counts(store)
     print(json.dumps({"store": str(store), "counts": counts}))
-    if counts.get("ok", 0) < MIN_OK_POINTS:
+    ok = counts.get("ok", 0)
+    if ok >= MIN_OK_POINTS:
+        return 0
+    if counts.get("pending", 0) or sum(counts.values()) < max_points:
         print(
-            f"only {counts.get('ok', 0)} ok points, fewer than {MIN_OK_POINTS}: raise "
-            "campaign.budget.max_points in the config and run this script again"
+            f"{ok} of the {MIN_OK_POINTS} ok points needed: run this script again to continue"
+        )
+    else:
+        print(
+            f"budget spent with only {ok} ok points, fewer than {MIN_OK_POINTS}: raise "
+            "campaign.budget.max_points in the stored config (run the edited config on "
+            "the store) and run this script again"
         )
     return 0
 
