@@ -255,7 +255,7 @@ def test_a_config_that_changes_the_campaign_is_refused_on_its_store(tmp_path, ca
 
 def test_a_continued_campaign_keeps_its_new_config_for_resume(tmp_path):
     from scynet_al.commands.run import open_or_create_store
-    from scynet_al.config import load_config
+    from scynet_al.config import load_config, parse_config
 
     quickstart = (REPO_ROOT / "configs" / "quickstart.yaml").read_text()
     store_path = tmp_path / "campaign.h5"
@@ -272,13 +272,5 @@ def test_a_continued_campaign_keeps_its_new_config_for_resume(tmp_path):
     with CampaignStore.open(store_path, mode="r") as store:
         assert store.config_text == bigger.read_text()
         assert store.original_config_text == quickstart
-    # What `resume` reads: the budget of the config it was last run with.
-    config = cli_config_of(store_path)
-    assert config.campaign.budget.max_points == 900
-
-
-def cli_config_of(store_path):
-    from scynet_al.config import parse_config
-
-    with CampaignStore.open(store_path, mode="r") as store:
-        return parse_config(store.config_text)
+        # What `resume` reads: the budget of the config it was last run with.
+        assert parse_config(store.config_text).campaign.budget.max_points == 900

@@ -155,7 +155,7 @@ def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
             stored_text = reader.config_text
         _check_same_campaign(config, stored_text, store_path)
         store = CampaignStore.open(store_path, mode="a")
-        if store.config_text.strip() != config.text.strip():
+        if stored_text.strip() != config.text.strip():
             store.record_config(config.text)
             logger.warning(
                 "%s ran with another config; continuing with %s, which is recorded "
