@@ -1,12 +1,17 @@
 """Cost per point of the builtin backend at 13 TeV, per stage, and its χ² MC error.
 
-Run by hand: ``python benchmarks/bench_builtin.py [--seeds 8]``. Prints the machine,
-the wall time of every stage for a few representative points at default statistics
-(one core), and the spread of the total χ² over seeds for a point near the
-exclusion boundary (χ² between 60 and 90), which measures the Monte Carlo
-statistical error of the label, with each analysis' χ² spread and how often each
-signal region was chosen. ``--max-events 2500 --event-factor 5 --replicas 1``
-reproduces the earlier statistics (the 1 GeV shower cutoff stays).
+Run by hand: ``python benchmarks/bench_builtin.py [--seeds 8] [--jobs 2]``. Prints
+the machine, the wall and CPU time of every stage for a few representative points
+at default statistics without adaptive refinement (one core each), and the
+spread of the total χ² over seeds for a point near the exclusion boundary (χ²
+between 60 and 90) with the default adaptive statistics: its standard deviation
+over seeds is the Monte Carlo statistical error of the label. Each seed's line
+shows the bootstrap estimate of that error before and after refinement, the
+statistics reached (multiple of the first pass) and its CPU time; each analysis'
+χ² spread and how often each signal region was chosen follow. A point at χ² ≈ 50,
+outside the refinement window, shows the error without refinement.
+``--refine-target 0`` switches refinement off; ``--max-events 2500
+--event-factor 5 --replicas 1`` reproduces the earlier statistics.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import platform
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +58,9 @@ def _machine() -> str:
 
 
 def _stage_table(simulator: BuiltinSimulator) -> None:
-    print("\ncost per point, 13 TeV, default statistics, one process (s)")
+    print(
+        "\ncost per point, 13 TeV, default statistics without refinement, one process (s)"
+    )
     for name, point in POINTS.items():
         start, start_cpu = time.perf_counter(), time.process_time()
         with tempfile.TemporaryDirectory() as workdir:
@@ -71,29 +79,51 @@ def _stages(timings: dict) -> str:
     return ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in timings.items())
 
 
+def _one_seed(simulator: BuiltinSimulator, point: dict, seed: int) -> dict:
+    start = time.process_time()
+    with tempfile.TemporaryDirectory() as workdir:
+        result = simulator.simulate(point, seed=seed, workdir=Path(workdir))
+    return dict(
+        seed=seed,
+        cpu=time.process_time() - start,
+        chi2=result.chi2[13],
+        per_analysis=result.chi2_analysis[13],
+        chosen=result.chosen_regions[13],
+        refinement=result.extra["refinement_13"],
+        events=sum(result.extra["n_events_13"].values()),
+    )
+
+
 def _seed_spread(
-    simulator: BuiltinSimulator, point: dict, label: str, n_seeds: int
+    simulator: BuiltinSimulator, point: dict, label: str, n_seeds: int, jobs: int
 ) -> None:
-    values, cpu, per_analysis, chosen = [], [], [], []
-    for seed in range(100, 100 + n_seeds):
-        start = time.process_time()
-        with tempfile.TemporaryDirectory() as workdir:
-            result = simulator.simulate(point, seed=seed, workdir=Path(workdir))
-        cpu.append(time.process_time() - start)
-        values.append(result.chi2[13])
-        per_analysis.append(result.chi2_analysis[13])
-        chosen.append(result.chosen_regions[13])
-    values = np.asarray(values)
-    print(f"\nchi2 over {n_seeds} seeds, {label}: {np.round(values, 2).tolist()}")
+    seeds = range(100, 100 + n_seeds)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        runs = list(
+            pool.map(_one_seed, [simulator] * n_seeds, [point] * n_seeds, seeds)
+        )
+    print(f"\n{label}, {n_seeds} seeds:")
+    for run in runs:
+        info = run["refinement"]
+        print(
+            f"  seed {run['seed']}: chi2 {run['chi2']:.2f}; first pass "
+            f"{info['first_chi2']:.2f} +- {info['first_mc_error']:.2f} (bootstrap), "
+            f"now +- {info['mc_error']:.2f} with {info['factor']:.1f}x the events "
+            f"({run['events']} events, {info['stopped']}); CPU {run['cpu']:.0f} s"
+        )
+    values = np.array([run["chi2"] for run in runs])
+    cpu = np.array([run["cpu"] for run in runs])
     print(
         f"  mean {values.mean():.2f}, MC error (std over seeds) {values.std(ddof=1):.2f}, "
-        f"mean CPU per point {np.mean(cpu):.2f} s (max {np.max(cpu):.2f} s), "
+        f"mean bootstrap estimate {np.mean([r['refinement']['mc_error'] for r in runs]):.2f}; "
+        f"mean CPU per point {cpu.mean():.1f} s (max {cpu.max():.1f} s); "
         f"max_events {simulator.max_events}, event_factor {simulator.event_factor}, "
-        f"detector_replicas {simulator.detector_replicas}"
+        f"detector_replicas {simulator.detector_replicas}, "
+        f"refine_target_error {simulator.refine_target_error}"
     )
-    for name in per_analysis[0]:
-        chi2 = np.array([entry[name] for entry in per_analysis])
-        regions = Counter("+".join(entry[name]) for entry in chosen)
+    for name in runs[0]["per_analysis"]:
+        chi2 = np.array([run["per_analysis"][name] for run in runs])
+        regions = Counter("+".join(run["chosen"][name]) for run in runs)
         print(
             f"    {name}: chi2 mean {chi2.mean():.2f}, std {chi2.std(ddof=1):.2f}; "
             f"chosen {dict(regions.most_common())}"
@@ -104,26 +134,41 @@ def main() -> None:
     """Print the machine, the per-stage cost and the χ² spread over seeds."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the seeds")
     parser.add_argument("--max-events", type=int, default=4000)
     parser.add_argument("--event-factor", type=float, default=8.0)
     parser.add_argument("--replicas", type=int, default=4)
+    parser.add_argument("--refine-target", type=float, default=0.5)
     parser.add_argument("--skip-stages", action="store_true")
+    parser.add_argument("--skip-moderate", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     print(f"machine: {_machine()}")
-    simulator = BuiltinSimulator(
+    options = dict(
         max_events=args.max_events,
         event_factor=args.event_factor,
         detector_replicas=args.replicas,
     )
     if not args.skip_stages:
-        _stage_table(simulator)
-    _seed_spread(
-        simulator, BOUNDARY_POINT, "chi2 60-90 (m_gluino 1013 GeV)", args.seeds
+        _stage_table(BuiltinSimulator(**options, refine_target_error=None))
+    simulator = BuiltinSimulator(
+        **options, refine_target_error=args.refine_target or None
     )
     _seed_spread(
-        simulator, MODERATE_POINT, "chi2 about 50 (m_gluino 1.15 TeV)", args.seeds
+        simulator,
+        BOUNDARY_POINT,
+        "chi2 60-90 (m_gluino 1013 GeV)",
+        args.seeds,
+        args.jobs,
     )
+    if not args.skip_moderate:
+        _seed_spread(
+            simulator,
+            MODERATE_POINT,
+            "chi2 about 50 (m_gluino 1.15 TeV), outside the refinement window",
+            args.seeds,
+            args.jobs,
+        )
     print(f"\nmachine at the end: {_machine()}")
 
 

@@ -329,6 +329,7 @@ class Campaign:
         self.energies_ = [int(e) for e in cfg.campaign.energies_tev]
         self.space_ = self.store.space
         self.simulator_ = self.simulator or _make_simulator(cfg)
+        _warn_if_jobs_may_time_out(cfg, self.simulator_)
         self.regions_ = {
             e: _regions_for(cfg, e, self.simulator_) for e in self.energies_
         }
@@ -889,6 +890,22 @@ def preflight(config: Any, simulator: Any) -> None:
     for energy in config.campaign.energies_tev:
         _regions_for(config, int(energy), simulator)
     EnsembleSurrogates(config.surrogate)
+
+
+def _warn_if_jobs_may_time_out(config: Any, simulator: Any) -> None:
+    """Warn when a simulation may legitimately run longer than the job timeout,
+    which would cancel it and count it as failed."""
+    longest = getattr(simulator, "max_seconds_per_point", None)
+    limit = float(config.campaign.job_timeout_s)
+    if isinstance(longest, (int, float)) and longest > limit:
+        logger.warning(
+            "campaign.job_timeout_s is %g s but one %s simulation may take up to "
+            "%g s (its own time limits); such points would be cancelled as failed: "
+            "raise job_timeout_s or lower the simulator's limits",
+            limit,
+            getattr(simulator, "name", "simulator"),
+            longest,
+        )
 
 
 def _make_simulator(config: Any) -> Any:

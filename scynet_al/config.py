@@ -107,7 +107,7 @@ class CampaignConfig(_Section):
     refit_every: PosInt = 50
     max_retries: NonNegInt = 2
     grace_period_s: NonNegFloat = 60.0
-    job_timeout_s: PosFloat = 900.0
+    job_timeout_s: PosFloat = 3600.0
     points_per_round: PosInt = 50
     budget: BudgetConfig = BudgetConfig()
 

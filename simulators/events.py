@@ -352,34 +352,106 @@ def generate_group(
         deadline: ``time.monotonic()`` value after which generation stops with
             :class:`EventGenerationTimeoutError` (checked between batches of events).
     """
-    pythia = _initialised_pythia(card, energy_tev, group, seed, settings)
+    stream = GroupStream(card, energy_tev, group, seed=seed, settings=settings)
     first = min(ESTIMATE_EVENTS, settings.probe_events)
-    batches = [_next_batch(pythia, first, deadline)]
-    sigma_fb = _sigma_fb(pythia, group, settings)
+    batches = [stream.next_batch(first, deadline)]
+    sigma_fb = stream.sigma_fb()
     if sigma_fb * luminosity_fb < settings.skip_below_events:
         logger.debug("group %s: %.3g fb, skipped", group, sigma_fb)
         return None
 
     n_wanted = expected_events_needed(sigma_fb, luminosity_fb, settings)
-    remaining = n_wanted - first
-    while remaining > 0:
-        size = min(remaining, BATCH_SIZE)
-        batches.append(_next_batch(pythia, size, deadline))
-        remaining -= size
+    if n_wanted > first:
+        batches.append(stream.next_events(n_wanted - first, deadline))
     events = ak.concatenate([events for events, _ in batches])
-
-    k_factor = settings.k_factors.get(group, 1.0)
-    sigma_fb = pythia.infoPython().sigmaGen() * FB_PER_MB * k_factor
-    sigma_error_fb = pythia.infoPython().sigmaErr() * FB_PER_MB * k_factor
-    messages = [m for m in pythia_messages(pythia) if not _is_benign(m)]
-    for message in messages:
-        level = logging.WARNING if _is_about_decays(message) else logging.DEBUG
-        logger.log(level, "Pythia (%s, %s TeV): %s", group, energy_tev, message)
-    logger.debug("group %s: %d events, %.4g fb", group, len(events), sigma_fb)
+    messages = stream.log_messages()
+    logger.debug("group %s: %d events, %.4g fb", group, len(events), stream.sigma_fb())
     hard_pairs = np.concatenate([pairs for _, pairs in batches])
     return GroupSample(
-        group, energy_tev, sigma_fb, sigma_error_fb, events, hard_pairs, messages
+        group,
+        energy_tev,
+        stream.sigma_fb(),
+        stream.sigma_error_fb(),
+        events,
+        hard_pairs,
+        messages,
     )
+
+
+class GroupStream:
+    """One initialised Pythia instance generating a production group on demand.
+
+    The cross-section estimate improves with every event generated; it is read
+    with :meth:`sigma_fb` at any time.
+
+    Args:
+        card: SLHA file with spectrum and complete DECAY blocks.
+        energy_tev: Centre-of-mass energy (TeV).
+        group: Production group (a key of :data:`PROCESS_GROUPS`).
+        seed: Random seed of this instance.
+        settings: Simulation level and K-factors.
+
+    Raises:
+        EventGenerationError: Pythia rejects a setting or fails to initialise.
+    """
+
+    def __init__(
+        self,
+        card: Path,
+        energy_tev: float,
+        group: str,
+        *,
+        seed: int,
+        settings: GenerationSettings,
+    ) -> None:
+        self.group = group
+        self.energy_tev = energy_tev
+        self.n_events = 0
+        self._k_factor = settings.k_factors.get(group, 1.0)
+        self._pythia = _initialised_pythia(card, energy_tev, group, seed, settings)
+
+    def next_batch(
+        self, n_events: int, deadline: float | None = None
+    ) -> tuple[ak.Array, np.ndarray]:
+        """At most :data:`BATCH_SIZE`-sized call: ``n_events`` events and their
+        hard-process pairs (see :func:`_next_batch`)."""
+        events, pairs = _next_batch(self._pythia, n_events, deadline)
+        self.n_events += len(events)
+        return events, pairs
+
+    def next_events(
+        self, n_events: int, deadline: float | None = None
+    ) -> tuple[ak.Array, np.ndarray]:
+        """``n_events`` events in batches of :data:`BATCH_SIZE`, checking the
+        deadline between batches."""
+        batches = []
+        remaining = n_events
+        while remaining > 0:
+            size = min(remaining, BATCH_SIZE)
+            batches.append(self.next_batch(size, deadline))
+            remaining -= size
+        if not batches:
+            raise ValueError(f"asked for {n_events} events; need at least one")
+        events = ak.concatenate([events for events, _ in batches])
+        return events, np.concatenate([pairs for _, pairs in batches])
+
+    def sigma_fb(self) -> float:
+        """LO cross section times the group's K-factor so far (fb)."""
+        return self._pythia.infoPython().sigmaGen() * FB_PER_MB * self._k_factor
+
+    def sigma_error_fb(self) -> float:
+        """Pythia's statistical error on :meth:`sigma_fb` (fb)."""
+        return self._pythia.infoPython().sigmaErr() * FB_PER_MB * self._k_factor
+
+    def log_messages(self) -> list[str]:
+        """Pythia's messages that are not benign, logged once each; returned."""
+        messages = [m for m in pythia_messages(self._pythia) if not _is_benign(m)]
+        for message in messages:
+            level = logging.WARNING if _is_about_decays(message) else logging.DEBUG
+            logger.log(
+                level, "Pythia (%s, %s TeV): %s", self.group, self.energy_tev, message
+            )
+        return messages
 
 
 def _initialised_pythia(
@@ -397,12 +469,6 @@ def _initialised_pythia(
             f"from {card}: {'; '.join(pythia_messages(pythia)[-5:])}"
         )
     return pythia
-
-
-def _sigma_fb(pythia, group: str, settings: GenerationSettings) -> float:
-    return (
-        pythia.infoPython().sigmaGen() * FB_PER_MB * settings.k_factors.get(group, 1.0)
-    )
 
 
 def _next_batch(

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from simulators.analyses import implemented
 from simulators.backends import make_simulator
-from simulators.builtin import BuiltinSimulator, _passing_signal
+from simulators.builtin import BuiltinSimulator
 from simulators.catalogue import load_catalogue
 from simulators.errors import SimulatorConfigError
+from simulators.tally import SignalTally
 
 BASE = dict(M1=200.0, M2=1500.0, M3=650.0, mQ12=3000.0, mQ3=3000.0, mL12=3000.0)
 BASE.update(mL3=3000.0, mA=3000.0, A=0.0, mu=2000.0, tanb=10.0)
@@ -184,17 +186,110 @@ def test_signal_from_a_real_spheno_card(shared_dir: Path) -> None:
 
 
 def test_replica_averaged_signal_and_its_error() -> None:
-    # 3 generated events with weights 2, 1, 4 expected events; 2 replicas each,
-    # rows replica-major: event 0 passes in both, event 1 in one, event 2 in none.
-    mask = np.array([True, True, False, True, False, False])
-    weight = np.array([2.0, 1.0, 4.0])
+    # 3 generated events of one group, σ = 7 fb over 3 events at 1 fb⁻¹, so each
+    # carries 7/3 expected events; 2 replicas each: event 0 passes in both, event 1
+    # in one, event 2 in none.
+    analysis = SimpleNamespace(name="a", signal_regions=["SR"], luminosity_fb=1.0)
+    tally = SignalTally([analysis], seed=0)
+    tally.add_events("g", np.array([[1.0, 0.5, 0.0]]))
+    tally.set_cross_section("g", 0, 3, 7.0, 0.0)
 
-    n_signal, error = _passing_signal(mask, weight, replicas=2)
+    (n_signal,), (error,) = tally.signal()
 
-    assert n_signal == pytest.approx(2.0 + 0.5)
-    assert error == pytest.approx(np.sqrt(2.0**2 + 0.5**2))
+    weight = 7.0 / 3.0
+    assert n_signal == pytest.approx(weight * 1.5)
+    assert error == pytest.approx(weight * np.sqrt(1.0 + 0.25))
 
 
 def test_detector_replicas_must_be_a_positive_integer() -> None:
     with pytest.raises(SimulatorConfigError, match="detector_replicas"):
         BuiltinSimulator(detector_replicas=0).check()
+
+
+#: m(g̃) = 1.35 TeV: χ² a little above the zero-signal value, with Monte Carlo noise.
+HEAVY_GLUINO = dict(BASE, M3=1150.0)
+
+
+def test_refinement_adds_events_until_its_limit(tmp_path: Path) -> None:
+    plain = BuiltinSimulator(**FAST, refine_target_error=None)
+    refining = BuiltinSimulator(
+        **FAST,
+        refine_target_error=1e-3,
+        refine_chi2_window=(0.0, 99.0),
+        refine_max_factor=3.0,
+    )
+
+    first = plain.simulate(HEAVY_GLUINO, seed=2, workdir=tmp_path / "a")
+    refined = refining.simulate(HEAVY_GLUINO, seed=2, workdir=tmp_path / "b")
+
+    before, after = first.extra["refinement_13"], refined.extra["refinement_13"]
+    assert before["stopped"] == "not refined" and before["factor"] == 1.0
+    assert after["stopped"] == "most events reached"
+    assert after["factor"] == pytest.approx(3.0)
+    # the first pass is the same events with the same seed; refinement adds twice
+    # as many again to every group beyond its 100 probe events (the others expect
+    # less than one event and stay as they are)
+    assert after["first_chi2"] == pytest.approx(first.chi2[13])
+    n_first = first.extra["n_events_13"]
+    assert any(n > 100 for n in n_first.values())
+    assert refined.extra["n_events_13"] == {
+        group: 3 * n if n > 100 else n for group, n in n_first.items()
+    }
+    assert after["mc_error"] < after["first_mc_error"]
+    assert refined.chi2[13] == pytest.approx(after["refined_chi2"])
+
+
+def test_refinement_keeps_the_first_pass_when_its_time_runs_out(tmp_path: Path) -> None:
+    simulator = BuiltinSimulator(
+        **FAST,
+        refine_target_error=1e-3,
+        refine_chi2_window=(0.0, 99.0),
+        refine_max_seconds=1e-3,
+    )
+
+    result = simulator.simulate(HEAVY_GLUINO, seed=2, workdir=tmp_path)
+
+    info = result.extra["refinement_13"]
+    assert result.status == "ok"
+    assert info["stopped"] == "time budget spent"
+    assert info["factor"] == 1.0
+    assert result.chi2[13] == pytest.approx(info["first_chi2"])
+
+
+def test_points_outside_the_window_are_not_refined(tmp_path: Path) -> None:
+    simulator = BuiltinSimulator(
+        **FAST, refine_target_error=1e-3, refine_chi2_window=(99.0, 99.5)
+    )
+
+    result = simulator.simulate(HEAVY_GLUINO, seed=2, workdir=tmp_path)
+
+    assert result.extra["refinement_13"]["stopped"] == "not refined"
+    assert result.extra["refinement_13"]["mc_error"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"refine_target_error": -1.0},
+        {"refine_target_error": "small"},
+        {"refine_chi2_window": (95.0, 60.0)},
+        {"refine_max_factor": 0.5},
+        {"refine_max_seconds": 0.0},
+    ],
+)
+def test_check_rejects_bad_refinement_settings(settings: dict) -> None:
+    with pytest.raises(SimulatorConfigError, match="refine"):
+        BuiltinSimulator(**settings).check()
+
+
+def test_longest_point_time_counts_the_refinement_of_every_energy() -> None:
+    simulator = BuiltinSimulator(
+        energies_tev=(8.0, 13.0), timeout_s=100.0, refine_max_seconds=50.0
+    )
+    assert simulator.max_seconds_per_point == 200.0
+    assert (
+        BuiltinSimulator(
+            timeout_s=100.0, refine_target_error=None
+        ).max_seconds_per_point
+        == 100.0
+    )
