@@ -217,15 +217,21 @@ def load_pool(
         X, chi2 = store.dataset(energy_tev)
         space = store.space
         config_text = store.config_text
+        analyses = store.analyses.get(energy_tev)
     if regions is None:
-        regions = regions_of_config(config_text, energy_tev)
+        regions = regions_of_config(config_text, energy_tev, analyses)
     return Pool(space, space.to_unit(X), np.asarray(chi2, dtype=float), regions)
 
 
-def regions_of_config(config_text: str, energy_tev: int) -> ChiSquareRegions:
+def regions_of_config(
+    config_text: str, energy_tev: int, analyses: Sequence[str] | None = None
+) -> ChiSquareRegions:
     """The chi2 regions a campaign config defines at an energy.
 
-    A config centred on the catalogue uses the shipped catalogue's zero-signal chi2.
+    A config centred on the catalogue uses the zero-signal chi2 of the catalogue its
+    simulator names (the shipped one by default), restricted to ``analyses``: the
+    analyses the pool's labels combine (the store records them). These are the
+    regions the campaign itself used.
     """
     from scynet_al.config import parse_config
 
@@ -234,7 +240,11 @@ def regions_of_config(config_text: str, energy_tev: int) -> ChiSquareRegions:
     if config.regions.centre_on_catalogue:
         from simulators.catalogue import load_catalogue
 
-        catalogue = load_catalogue(energy_tev=float(energy_tev))
+        catalogue = load_catalogue(
+            config.simulator.settings.get("catalogue"),
+            energy_tev=float(energy_tev),
+            analyses=analyses,
+        )
         zero = catalogue.zero_signal_chi2(float(energy_tev))
     return config.regions.build(energy_tev, zero_chi2=zero)
 

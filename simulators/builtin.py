@@ -40,6 +40,8 @@ DETECTOR_REPLICAS = 4
 #: Refinement generates at most this many first passes' worth of events at once
 #: (memory stays a few times that of the first pass).
 REFINE_CHUNK_PASSES = 4.0
+#: Most growth of a refined point's statistics between two estimates of its error.
+REFINE_GROWTH = 4.0
 #: Added to a group's seed for its refinement events, so they are independent of
 #: the first pass (Pythia takes seeds below 900 000 000).
 REFINE_SEED_OFFSET = 450_000_000
@@ -525,8 +527,13 @@ class BuiltinSimulator:
         Only points whose first χ² lies in :attr:`refine_chi2_window` are refined;
         groups that kept only their probe events (below one expected event) are
         not. Events are generated, reconstructed and tallied in chunks, so memory
-        stays that of the first pass. Between chunks the error is re-estimated
-        and the events still needed are extrapolated from ``error² ∝ 1/N``.
+        stays a few times that of the first pass. The error is re-estimated after
+        at most a fourfold growth of the statistics, and the events still needed
+        are extrapolated from ``error² ∝ 1/N``.
+
+        A refinement cut short by ``refine_max_seconds`` depends on the machine's
+        speed, so that point's label is not exactly reproducible from its seed;
+        one that reaches its target is.
 
         Returns:
             What happened: first χ² and error, the final error, the statistics
@@ -573,7 +580,14 @@ class BuiltinSimulator:
             if done >= self.refine_max_factor - 1e-9:
                 stopped = "most events reached"
                 break
-            wanted = min(self.refine_max_factor, done * (error / target) ** 2 * 1.1)
+            # error² ∝ 1/N would ask for (error/target)² the events; early on the
+            # error falls faster (the best-SR choice settles), so grow at most
+            # REFINE_GROWTH-fold before estimating again.
+            wanted = min(
+                self.refine_max_factor,
+                done * (error / target) ** 2 * 1.1,
+                done * REFINE_GROWTH,
+            )
             try:
                 while done < wanted - 1e-9:
                     step = min(wanted - done, REFINE_CHUNK_PASSES)

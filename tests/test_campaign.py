@@ -430,3 +430,23 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
     finally:
         signal.signal(signal.SIGINT, saved[0])
         signal.signal(signal.SIGTERM, saved[1])
+
+
+def test_a_simulator_that_may_outlast_the_job_timeout_is_warned_about(caplog) -> None:
+    from types import SimpleNamespace
+
+    from scynet_al.campaign import _warn_if_jobs_may_time_out
+
+    config = SimpleNamespace(campaign=SimpleNamespace(job_timeout_s=900.0))
+    with caplog.at_level(logging.WARNING, logger="scynet_al.campaign"):
+        _warn_if_jobs_may_time_out(
+            config, SimpleNamespace(name="builtin", max_seconds_per_point=1800.0)
+        )
+        _warn_if_jobs_may_time_out(
+            config, SimpleNamespace(name="quick", max_seconds_per_point=600.0)
+        )
+        _warn_if_jobs_may_time_out(config, SimpleNamespace(name="unbounded"))
+
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "900 s" in warnings[0] and "1800 s" in warnings[0]

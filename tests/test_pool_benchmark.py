@@ -168,3 +168,27 @@ def test_figure_of_merit_two_seeds(bench: ModuleType) -> None:
     assert s["points"] == pytest.approx([100.0, 400.0])
     assert s["saving"] == pytest.approx([4.0, 1.0])
     assert s["saving_mean"] == pytest.approx(2.5)
+
+
+def test_regions_centre_on_the_zero_signal_chi2_of_the_pools_analyses(
+    bench: ModuleType,
+) -> None:
+    from simulators.catalogue import load_catalogue
+
+    text = "campaign: {name: pool}\nspace: {model: pmssm11}\nregions: {centre_on_catalogue: true}\n"
+    analyses = ["atlas_conf_2015_067", "atlas_1602_09058", "cms_pas_sus_15_011"]
+    subset = load_catalogue(energy_tev=13.0, analyses=analyses)
+    # the zero-signal χ² is a sum over analyses, so the subset's is smaller than the
+    # whole catalogue's: the window must follow the analyses the labels combine
+    zero = sum(
+        load_catalogue(energy_tev=13.0, analyses=[name]).zero_signal_chi2(13.0)
+        for name in analyses
+    )
+    assert subset.zero_signal_chi2(13.0) == pytest.approx(zero)
+
+    regions = bench.regions_of_config(text, 13, analyses)
+
+    assert regions.edges[1] == pytest.approx(zero - 2.0)
+    assert regions.edges[2] == pytest.approx(zero + 2.0)
+    everything = bench.regions_of_config(text, 13)
+    assert everything.edges[1] > regions.edges[1]
