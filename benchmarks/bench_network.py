@@ -8,7 +8,8 @@ Figures, all from one run on this machine:
   (500), wall time (early stopping disabled so every epoch runs);
 - throughput: points per second at batch 65 536, and the network's FLOP rate
   (2 x multiply-adds of its dense layers; tanh not counted) as a share of the fp32
-  GEMM rate measured in the same run;
+  GEMM rate measured in the same run (the faster of torch's and NumPy's square
+  2048 products; both libraries' rates are printed);
 - latency: one point through the plain torch module, the regressor's ``predict``,
   a five-member ensemble, the exported program and the ONNX model.
 """
@@ -63,7 +64,10 @@ def median_latency(fn, calls: int = 2000) -> float:
 
 
 def gemm_rate() -> dict[str, float]:
-    """fp32 GEMM rates (FLOP/s): square 2048 and the network's 65 536 x 300 x 300."""
+    """fp32 GEMM rates (FLOP/s) of torch (MKL) and NumPy (its BLAS): square 2048
+    and the network's 65 536 x 300 x 300, each library at its best of 5."""
+    import numpy as np
+
     rates = {}
     for label, (m, k, n) in {
         "square 2048^3": (2048, 2048, 2048),
@@ -72,7 +76,10 @@ def gemm_rate() -> dict[str, float]:
         a, b = torch.randn(m, k), torch.randn(k, n)
         out = torch.empty(m, n)
         seconds = best_time(lambda a=a, b=b, out=out: torch.mm(a, b, out=out), 5)
-        rates[label] = 2.0 * m * k * n / seconds
+        rates[f"torch {label}"] = 2.0 * m * k * n / seconds
+        an, bn, on = a.numpy(), b.numpy(), np.empty((m, n), dtype=np.float32)
+        seconds = best_time(lambda a=an, b=bn, out=on: np.matmul(a, b, out=out), 5)
+        rates[f"numpy {label}"] = 2.0 * m * k * n / seconds
     return rates
 
 
@@ -101,9 +108,14 @@ def bench_inference() -> None:
     flops = network_flops(single)
 
     rates = gemm_rate()
-    reference = max(rates.values())
     for label, rate in rates.items():
         print(f"fp32 GEMM {label}: {rate / 1e9:.1f} GFLOP/s")
+    # The machine's fp32 GEMM rate: the faster library's square product.
+    reference = max(rates["torch square 2048^3"], rates["numpy square 2048^3"])
+    layer_shape = max(
+        rates["torch 65536x300 @ 300x300"], rates["numpy 65536x300 @ 300x300"]
+    )
+    print(f"reference fp32 GEMM rate (best square): {reference / 1e9:.1f} GFLOP/s")
 
     X = torch.rand(BATCH, 11)
     net = single.network_
@@ -115,10 +127,9 @@ def bench_inference() -> None:
     for label, seconds, n_nets in (
         ("plain module", t_module, 1),
         ("DirectRegressor.predict", t_predict, 1),
-        ("5-member ensemble (stacked)", t_ensemble, 5),
+        ("5-member Ensemble.predict (return_std)", t_ensemble, 5),
     ):
         rate = n_nets * flops * BATCH / seconds
-        layer_shape = rates["65536x300 @ 300x300"]
         print(
             f"throughput {label}: {BATCH / seconds / 1e3:.1f} k points/s, {rate / 1e9:.1f} GFLOP/s = {100 * rate / reference:.0f} % of the square GEMM, {100 * rate / layer_shape:.0f} % of the layer-shape GEMM ({flops} FLOP/point/network)"
         )

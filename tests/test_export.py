@@ -20,7 +20,6 @@ from scynet_al.commands import predict as predict_command
 from scynet_al.ensemble import Ensemble
 from scynet_al.errors import ModelError
 from scynet_al.export import export_checkpoint, load_exported
-from scynet_al.network import NUMPY_BATCH
 from tests.surrogate_standin import standin_chi2
 
 QUICK = {"max_epochs": 2, "batch_size": 200, "n_threads": 1}
@@ -67,17 +66,17 @@ def test_pt2_reproduces_the_ensemble(trained):
     X, inside = X[inside], inside[inside]
     chi2, sigma, in_domain = load_exported(pt2).predict(X)
     mean, std = ensemble.predict(SPACE.to_unit(X), return_std=True)
-    # The networks compute in float32; a handful of points goes through NumPy in
-    # the ensemble and through torch in the exported program, which agree to
-    # float32 rounding (relative ~1e-7 per member output).
+    # The networks compute in float32: through NumPy in the ensemble and through
+    # torch in the exported program, which agree to float32 rounding (relative
+    # ~1e-7 per member output), for a handful of points and for many.
     np.testing.assert_allclose(chi2, mean, rtol=1e-6)
     np.testing.assert_allclose(sigma, std, rtol=1e-4, atol=1e-4)
     assert in_domain.all()
-    many = np.repeat(X, NUMPY_BATCH, axis=0)  # past the NumPy path: torch on both sides
+    many = np.repeat(X, 100, axis=0)
     chi2, sigma, _ = load_exported(pt2).predict(many)
     mean, std = ensemble.predict(SPACE.to_unit(many), return_std=True)
-    np.testing.assert_allclose(chi2, mean, rtol=1e-12)
-    np.testing.assert_allclose(sigma, std, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(chi2, mean, rtol=1e-6)
+    np.testing.assert_allclose(sigma, std, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])
