@@ -56,7 +56,10 @@ paper's 13 TeV direct-network errors.
 Outputs in ``--out``: ``results.csv`` (one row per strategy, seed, budget and
 region, appended as each strategy and seed finishes), ``summary.json`` (settings,
 machine, aggregates, figure of merit, Table 4) and ``errors_vs_budget.png``.
-Everything is printed as well. ``--reanalyse`` rebuilds the tables, summary and plot
+Everything is printed as well. ``--continue`` picks up an interrupted run in the
+same ``--out``: the strategies and seeds already in ``results.csv`` are kept and
+only the rest run (``run.json`` records the pool and settings; a run with others is
+refused). ``--reanalyse`` rebuilds the tables, summary and plot
 from an existing ``results.csv`` (e.g. of an interrupted run) without training.
 """
 
@@ -523,12 +526,16 @@ def run_benchmark(
     settings: Settings,
     log: Callable[[str], None] = print,
     on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+    done: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Every strategy, seed and budget: one result row per group.
 
     ``on_rows`` receives the rows of each strategy and seed as soon as they exist
     (the command line appends them to ``results.csv``, so an interrupted run keeps
-    what it measured).
+    what it measured). ``done`` holds rows of an earlier, interrupted run with the
+    same pool and settings: their strategies and seeds are not run again (the
+    shared ``all`` budget of a seed is taken from them too) and they lead the
+    returned rows.
 
     Returns:
         Rows with ``strategy``, ``seed``, ``budget``, ``group``, ``mean_abs_error``,
@@ -539,10 +546,22 @@ def run_benchmark(
     budgets = resolve_budgets(settings.budgets, len(pool.candidates))
     n_all = len(pool.candidates)
     finite = [b for b in budgets if b < n_all]
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [dict(row) for row in done]
+    finished = {(row["strategy"], int(row["seed"])) for row in done}
     for seed in range(settings.seeds):
-        shared = _all_rows(pool, settings, seed, log) if n_all in budgets else []
-        for strategy in settings.strategies:
+        todo = [s for s in settings.strategies if (s, seed) not in finished]
+        if not todo:
+            continue
+        shared = []
+        if n_all in budgets:
+            earlier = [
+                {k: v for k, v in row.items() if k != "strategy"}
+                for row in done
+                if int(row["seed"]) == seed and int(row["budget"]) == n_all
+            ]
+            kept = {row["group"]: row for row in earlier}  # one strategy's copy
+            shared = list(kept.values()) or _all_rows(pool, settings, seed, log)
+        for strategy in todo:
             new = _strategy_rows(pool, settings, strategy, seed, finite, log)
             new += [{**row, "strategy": strategy} for row in shared]
             rows += new
@@ -830,6 +849,8 @@ def plot(
             std = np.array([_nan(c["std"]) for c in cells])
             ax.errorbar(budgets, mean, yerr=std, marker="o", capsize=3, label=strategy)
         ax.axhline(TARGET_ERROR, color="grey", linestyle="--", linewidth=1)
+        if len(budgets) == 1:  # a log axis needs a range around a single budget
+            ax.set_xlim(budgets[0] / 1.5, budgets[0] * 1.5)
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xticks(budgets, [str(b) for b in budgets])
@@ -952,7 +973,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reanalyse:
         rows = read_rows(csv_path)
     else:
-        rows = _run_to_csv(pool, settings, csv_path)
+        done = _earlier_rows(args, pool, settings) if args.continue_run else []
+        rows = _run_to_csv(
+            pool, settings, csv_path, done, _run_identity(args, pool, settings)
+        )
     report = build_report(pool, settings, rows, time.perf_counter() - start)
     print(format_report(report))
     paths = write_outputs(args.out, report)
@@ -963,18 +987,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run_to_csv(pool: Pool, settings: Settings, path: Path) -> list[dict[str, Any]]:
+def _run_identity(args: argparse.Namespace, pool: Pool, settings: Settings) -> dict:
+    """What an interrupted run must share with its continuation."""
+    return {
+        "pool": str(Path(args.pool).resolve()),
+        "ok_points": len(pool.chi2),
+        "energy": int(args.energy),
+        "paper_regions": bool(args.paper_regions),
+        "settings": json.loads(json.dumps(asdict(settings), default=str)),
+    }
+
+
+def _earlier_rows(
+    args: argparse.Namespace, pool: Pool, settings: Settings
+) -> list[dict[str, Any]]:
+    """Rows of an interrupted run in ``--out`` that this one continues.
+
+    Raises:
+        SystemExit: The earlier run used another pool (or the pool has grown) or
+            other settings, so its rows cannot be mixed with new ones.
+    """
+    csv_path, identity_path = args.out / "results.csv", args.out / "run.json"
+    if not csv_path.exists():
+        return []
+    identity = _run_identity(args, pool, settings)
+    earlier = json.loads(identity_path.read_text()) if identity_path.exists() else None
+    if earlier != identity:
+        changed = sorted(
+            key for key in identity if (earlier or {}).get(key) != identity[key]
+        )
+        raise SystemExit(
+            f"{identity_path}: the earlier run differs in {', '.join(changed)}; "
+            f"its results cannot be continued (use another --out)"
+        )
+    rows = read_rows(csv_path)
+    print(f"continuing {csv_path}: {len(rows)} rows already measured")
+    return rows
+
+
+def _run_to_csv(
+    pool: Pool,
+    settings: Settings,
+    path: Path,
+    done: Sequence[Mapping[str, Any]] = (),
+    identity: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    if identity is not None:
+        (path.parent / "run.json").write_text(json.dumps(identity, indent=2) + "\n")
+    # Continuing appends to the rows already on disk, so a second interruption
+    # loses nothing either.
+    with path.open("a" if done else "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=ROW_FIELDS)
-        writer.writeheader()
+        if not done:
+            writer.writeheader()
 
         def append(rows: list[dict[str, Any]]) -> None:
             writer.writerows(rows)
             handle.flush()
 
         log = lambda line: print(line, flush=True)  # noqa: E731
-        return run_benchmark(pool, settings, log=log, on_rows=append)
+        return run_benchmark(pool, settings, log=log, on_rows=append, done=done)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -1007,6 +1080,12 @@ def _parser() -> argparse.ArgumentParser:
         "--reanalyse",
         action="store_true",
         help="no training: rebuild tables, summary and plot from OUT/results.csv (give the run's --test-size; other settings are only recorded)",
+    )
+    parser.add_argument(
+        "--continue",
+        dest="continue_run",
+        action="store_true",
+        help="keep the strategies and seeds already in OUT/results.csv (same pool and settings) and run only the rest",
     )
     parser.add_argument("--energy", type=int, default=13, help="TeV")
     parser.add_argument(

@@ -192,3 +192,58 @@ def test_regions_centre_on_the_zero_signal_chi2_of_the_pools_analyses(
     assert regions.edges[2] == pytest.approx(zero + 2.0)
     everything = bench.regions_of_config(text, 13)
     assert everything.edges[1] > regions.edges[1]
+
+
+def test_an_interrupted_run_continues_with_the_missing_strategies_only(
+    bench: ModuleType, pool_path: Path, tmp_path: Path, monkeypatch
+) -> None:
+    out = tmp_path / "out"
+    argv = [str(pool_path), "--budgets", "100", "all", "--seeds", "1",
+            "--strategies", "uniform", "density", "--test-size", "200",
+            "--initial", "50", "--batch", "50", "--epochs", "10", "--patience", "5",
+            "--threads", "1", "--out", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    csv_path = out / "results.csv"
+    complete = bench.read_rows(csv_path)
+    # an interruption after uniform: only its rows reached the file
+    lines = csv_path.read_text().splitlines()
+    kept = [lines[0]] + [line for line in lines[1:] if line.startswith("uniform,")]
+    csv_path.write_text("\n".join(kept) + "\n")
+    ran = []
+    original = bench._strategy_rows
+    monkeypatch.setattr(
+        bench,
+        "_strategy_rows",
+        lambda pool, settings, strategy, *rest: (
+            ran.append(strategy) or original(pool, settings, strategy, *rest)
+        ),
+    )
+    monkeypatch.setattr(
+        bench, "_all_rows", lambda *a: pytest.fail("the shared budget ran again")
+    )
+
+    assert bench.main([*argv, "--continue"]) == 0
+
+    assert ran == ["density"]
+    again = bench.read_rows(csv_path)
+    assert len(again) == len(complete)
+    key = lambda r: (r["strategy"], r["budget"], r["group"])  # noqa: E731
+    before = {key(r): r["mean_abs_error"] for r in complete}
+    after = {key(r): r["mean_abs_error"] for r in again}
+    assert after.keys() == before.keys()
+    for k in before:  # uniform kept, density measured again with the same seed
+        assert after[k] == pytest.approx(before[k], rel=1e-6, nan_ok=True)
+
+
+def test_continuing_with_other_settings_is_refused(
+    bench: ModuleType, pool_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    argv = [str(pool_path), "--budgets", "100", "--seeds", "1", "--strategies",
+            "uniform", "--test-size", "200", "--epochs", "5", "--patience", "3",
+            "--threads", "1", "--out", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    changed = [*argv, "--epochs", "6", "--continue"]
+
+    with pytest.raises(SystemExit, match="settings"):
+        bench.main(changed)
