@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 #: Energies (TeV) with implemented analyses.
 SUPPORTED_ENERGIES_TEV = (8.0, 13.0)
-#: Version of this backend's physics; bump when its labels change.
-VERSION = "0.2.0"
+#: Version of this backend's physics; bump when its labels change (0.3: adaptive
+#: statistics near the exclusion boundary by default).
+VERSION = "0.3.0"
 #: Default detector replicas per generated event (see :class:`BuiltinSimulator`).
 DETECTOR_REPLICAS = 4
 #: Refinement generates at most this many first passes' worth of events at once
