@@ -413,8 +413,9 @@ class GroupStream:
     def next_batch(
         self, n_events: int, deadline: float | None = None
     ) -> tuple[ak.Array, np.ndarray]:
-        """At most :data:`BATCH_SIZE`-sized call: ``n_events`` events and their
-        hard-process pairs (see :func:`_next_batch`)."""
+        """``n_events`` events (at most :data:`BATCH_SIZE`) in one call of
+        Pythia's batch generator, and their hard-process pairs (see
+        :func:`_next_batch`)."""
         events, pairs = _next_batch(self._pythia, n_events, deadline)
         self.n_events += len(events)
         return events, pairs
