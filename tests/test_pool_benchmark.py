@@ -247,3 +247,33 @@ def test_continuing_with_other_settings_is_refused(
 
     with pytest.raises(SystemExit, match="settings"):
         bench.main(changed)
+
+
+def test_repacked_pool_holds_the_same_data_and_still_grows(
+    pool_path: Path, tmp_path: Path
+) -> None:
+    import h5py
+
+    from scynet_al.store import CampaignStore
+
+    target = tmp_path / "repacked.h5"
+    _load("repack_pool").repack(pool_path, target)
+
+    with h5py.File(pool_path, "r") as a, h5py.File(target, "r") as b:
+        assert sorted(a.attrs) == sorted(b.attrs)
+        for key in a.attrs:
+            np.testing.assert_array_equal(a.attrs[key], b.attrs[key])
+        names = []
+        a.visit(names.append)
+        for name in names:
+            if isinstance(a[name], h5py.Dataset):
+                assert b[name].compression == "gzip"
+                assert b[name].maxshape == a[name].maxshape
+                np.testing.assert_array_equal(a[name][()], b[name][()])
+    with CampaignStore.open(pool_path, "r") as store:
+        counts = store.counts()
+    with CampaignStore.open(target, "a") as store:
+        assert store.counts() == counts
+        centre = store.space.from_unit(np.full((1, store.space.dim), 0.5))
+        store.add_pending(centre, origin="prior", round=0)
+        assert store.counts()["pending"] == counts.get("pending", 0) + 1
