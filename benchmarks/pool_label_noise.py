@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     chi2 = table["chi2"][ok, 0]
     rng = np.random.default_rng(args.seed)
     chosen = []
+    labels = regions.classify(chi2)
     for region in regions.names:
-        members = ok[regions.assign(chi2) == region] if len(ok) else ok
-        members = np.flatnonzero(np.isin(ok, members))
+        members = np.flatnonzero(labels == region)
         picks = rng.permutation(members)[: args.per_region]
         chosen.extend((region, int(i)) for i in picks)
     jobs = [
