@@ -122,12 +122,13 @@ class Ensemble:
         if not hasattr(self, "stacked_"):
             raise ModelError("Ensemble is not fitted; call fit first")
         X = np.asarray(X, dtype=np.float64).reshape(-1, self.input_low_.size)
-        if len(X) and all(m._numpy_layers() is not None for m in self.members_):
+        if len(X) and (
+            len(X) <= NUMPY_BATCH
+            or all(m._numpy_layers() is not None for m in self.members_)
+        ):
             # Member by member through NumPy: its BLAS is the faster one here for
             # the members' layer shapes, and a handful of points pays no torch
             # call overhead (see scynet_al.network.NUMPY_CHUNK).
-            return np.stack([member.predict(X) for member in self.members_])
-        if 0 < len(X) <= NUMPY_BATCH:
             return np.stack([member.predict(X) for member in self.members_])
         with torch.inference_mode(), small_batch_threads(len(X)):
             parts = [

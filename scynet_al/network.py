@@ -56,6 +56,10 @@ NUMPY_BATCH = 16
 #: NumPy and torch paths agree to float32 rounding (relative 1e-6 on chi2).
 NUMPY_CHUNK = 1024
 
+#: Points normalised at once before the NumPy forward, which bounds the float64
+#: copies of the inputs for very large batches.
+NORMALISE_CHUNK = 65536
+
 #: One layer of the NumPy path: ("linear", weight (in, out), bias) or ("tanh" |
 #: "relu", None, None).
 _NumpyLayer = tuple[str, np.ndarray | None, np.ndarray | None]
@@ -218,8 +222,8 @@ class _Regressor:
         layers = self._numpy_layers()
         if layers is not None and len(X):
             out = np.empty(len(X))
-            for i in range(0, len(X), PREDICT_CHUNK * 32):
-                part = X[i : i + PREDICT_CHUNK * 32]
+            for i in range(0, len(X), NORMALISE_CHUNK):
+                part = X[i : i + NORMALISE_CHUNK]
                 out[i : i + len(part)] = _numpy_forward(
                     layers, self._normalised(part).numpy()
                 )

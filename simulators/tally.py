@@ -193,11 +193,13 @@ class SignalTally:
         out = {}
         for name, analysis in catalogue.analyses.items():
             # An SR of the catalogue that no selection implements has zero signal.
-            picks = [index.get((name, sr), -1) for sr in analysis.region_names]
-            present = np.array(picks) >= 0
+            picks = np.array(
+                [index.get((name, sr), -1) for sr in analysis.region_names]
+            )
+            present = picks >= 0
             rows = np.zeros((s.shape[0], len(picks)))
             errors = np.zeros_like(rows)
-            rows[:, present] = s[:, np.array(picks)[present]]
-            errors[:, present] = error[:, np.array(picks)[present]]
+            rows[:, present] = s[:, picks[present]]
+            errors[:, present] = error[:, picks[present]]
             out[name] = (rows, errors)
         return out
