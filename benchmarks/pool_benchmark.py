@@ -455,8 +455,10 @@ def fit_with_restarts(
     A direct network sometimes starts with its tanh output saturated, predicts the
     cap everywhere and stops early without ever improving. Such a fit is recognised
     by a validation error no better than the constant prediction (the median of the
-    targets) and redone with another seed, at most ``MAX_RESTARTS`` times; the count
-    is reported with the results.
+    targets) or by predictions that hardly vary, and redone with another seed, at
+    most ``MAX_RESTARTS`` times. The network redoes the first kind itself
+    (``scynet_al.network.MAX_RESTARTS``); the count reported with the results is
+    the sum of both.
 
     Args:
         U: Unit-cube points, shape ``(n, dim)``.
@@ -470,12 +472,15 @@ def fit_with_restarts(
         The fitted model and the number of restarts.
     """
     baseline = float(np.mean(np.abs(chi2 - np.median(chi2))))
+    inner = 0
     for restart in range(MAX_RESTARTS + 1):
         model = _evaluation_model(settings, seed + 1000 * restart, len(chi2))
         model.fit(U, chi2, *(validation or ()))
+        members = getattr(model, "members_", [model])
+        inner += sum(getattr(m, "n_restarts_", 0) for m in members)
         if not _collapsed(model, U, chi2, baseline):
             break
-    return model, restart
+    return model, restart + inner
 
 
 def _collapsed(model: Any, U: np.ndarray, chi2: np.ndarray, baseline: float) -> bool:

@@ -95,9 +95,11 @@ class Ensemble:
         self.input_high_ = X.max(axis=0)
         self.n_train_ = len(y)
         logger.info(
-            "ensemble of %d %s members fitted on %d points; member validation mean |dchi2| %s",
+            "ensemble of %d %s members fitted on %d points; member validation mean "
+            "|dchi2| %s; trainings redone %d",
             len(members), self.kind, len(y),
             " ".join(f"{m.best_validation_error_:.3f}" for m in members),
+            sum(m.n_restarts_ for m in members),
         )  # fmt: skip
         return self
 

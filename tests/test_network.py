@@ -12,6 +12,7 @@ from torch import nn
 
 from scynet_al.errors import ModelError
 from scynet_al.network import (
+    MAX_RESTARTS,
     NUMPY_CHUNK,
     DirectRegressor,
     ReparametrizedRegressor,
@@ -133,6 +134,55 @@ def test_best_epoch_is_restored(standin):
     recomputed = np.mean(np.abs(model.predict(U_val[:300]) - y_val[:300]))
     assert recomputed == pytest.approx(model.best_validation_error_, rel=1e-5)
     assert model.history_[-1, 1] <= model.learning_rate
+
+
+class _SaturatedStart(DirectRegressor):
+    """A direct network whose first ``saturated`` initialisations have a dead output.
+
+    An output bias of 50 puts the tanh output at 1 - 8e-44: its derivative
+    (4 sech^2(50) ~ 1e-43) stops every gradient, so such a network predicts the
+    top of the chi2 range everywhere, whatever it is trained on.
+    """
+
+    saturated = 1
+
+    def _build(self, n_inputs, generator):
+        net = super()._build(n_inputs, generator)
+        self.builds = getattr(self, "builds", 0) + 1
+        if self.builds <= self.saturated:
+            with torch.no_grad():
+                net[-2].bias.fill_(50.0)
+        return net
+
+
+def test_a_training_that_learned_nothing_is_redone(standin, caplog):
+    U, y, U_val, y_val = standin
+    # Seed 3's second initialisation is one that learns within 8 epochs.
+    model = _SaturatedStart(max_epochs=8, batch_size=100, seed=3, n_threads=1)
+    with caplog.at_level("WARNING", logger="scynet_al.network"):
+        model.fit(U[:800], y[:800], U_val[:300], y_val[:300])
+    assert model.builds == 2
+    assert model.n_restarts_ == 1
+    assert "learned nothing" in caplog.text
+    # The kept network is the second one: it varies and beats a constant.
+    prediction = model.predict(U_val)
+    assert np.std(prediction) > 1.0
+    constant_error = np.mean(np.abs(y_val - np.median(y[:800])))
+    assert np.mean(np.abs(prediction - y_val)) < constant_error
+    restored = DirectRegressor.from_state(model.to_state())
+    assert restored.n_restarts_ == 1
+
+
+def test_restarts_stop_after_the_limit_and_keep_a_working_model(standin):
+    U, y, U_val, y_val = standin
+    model = _SaturatedStart(max_epochs=3, batch_size=100, seed=2, n_threads=1)
+    model.saturated = MAX_RESTARTS + 1
+    model.fit(U[:400], y[:400], U_val[:200], y_val[:200])
+    assert model.builds == MAX_RESTARTS + 1
+    assert model.n_restarts_ == MAX_RESTARTS
+    # Every attempt was dead: the prediction is the scaling's top, y_max.
+    prediction = model.predict(U_val[:50])
+    assert np.allclose(prediction, model.target_scaling_.y_max, rtol=1e-5)
 
 
 def test_predictions_stay_between_floor_and_cap(small_direct):
