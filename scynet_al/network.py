@@ -71,6 +71,17 @@ NORMALISE_CHUNK = 65536
 #: split, at most this many times; the best attempt is kept.
 MAX_RESTARTS = 5
 
+#: Optimiser steps over which the learning rate ramps linearly from zero up to its
+#: setting at the start of every training. Not in the paper: with Adam at its
+#: learning rate of 1e-3 from the first step, the tanh output of the paper's
+#: direct network saturated (and stayed at one end of the chi2 range) in 6 of 10
+#: trainings on 500 built-in chain labels (13 TeV, prior draws) and in up to 5 of
+#: 5 ensemble members on 4 060. With this ramp none of 19 trainings did (500,
+#: 1 000 and 4 060 labels), and the networks were about as accurate as those that
+#: survived without it: mean |dchi2| on 1 014 held-out points 8.9 against 9.0
+#: (4 060 labels), 10.0 against 9.7 (1 000), 11.6 against 10.7 (500).
+WARMUP_STEPS = 100
+
 #: One layer of the NumPy path: ("linear", weight (in, out), bias) or ("tanh" |
 #: "relu", None, None).
 _NumpyLayer = tuple[str, np.ndarray | None, np.ndarray | None]
@@ -460,8 +471,9 @@ class _Regressor:
         )  # fmt: skip
         best, best_state, stale, history = math.inf, None, 0, []
         batch = self._training_batch_size(len(y))
+        steps = 0
         for _epoch in range(self.max_epochs):
-            self._run_epoch(net, optimizer, Xt, yt, batch, generator)
+            steps = self._run_epoch(net, optimizer, Xt, yt, batch, generator, steps)
             error = self._validation_error(net, Xv, y_val)
             scheduler.step(error)
             history.append((error, optimizer.param_groups[0]["lr"]))
@@ -486,7 +498,14 @@ class _Regressor:
         yt: torch.Tensor,
         batch: int,
         generator: torch.Generator,
-    ) -> None:
+        steps: int,
+    ) -> int:
+        """One pass over the training points; returns the optimiser steps so far.
+
+        During the first ``WARMUP_STEPS`` steps each step uses the fraction
+        ``(steps + 1) / WARMUP_STEPS`` of the groups' learning rates; the rates
+        themselves, which the plateau schedule reads and lowers, stay as set.
+        """
         net.train()
         order = torch.randperm(len(yt), generator=generator)
         for start in range(0, len(yt), batch):
@@ -495,7 +514,17 @@ class _Regressor:
             loss = 0.5 * residual.square().mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            if steps < WARMUP_STEPS:
+                rates = [group["lr"] for group in optimizer.param_groups]
+                for group in optimizer.param_groups:
+                    group["lr"] *= (steps + 1) / WARMUP_STEPS
+                optimizer.step()
+                for group, rate in zip(optimizer.param_groups, rates, strict=True):
+                    group["lr"] = rate
+            else:
+                optimizer.step()
+            steps += 1
+        return steps
 
     def _validation_error(
         self, net: nn.Module, Xv: torch.Tensor, y_val: np.ndarray

@@ -10,6 +10,7 @@ import torch
 from sklearn.neighbors import KNeighborsRegressor
 from torch import nn
 
+from scynet_al import network
 from scynet_al.errors import ModelError
 from scynet_al.network import (
     MAX_RESTARTS,
@@ -183,6 +184,33 @@ def test_restarts_stop_after_the_limit_and_keep_a_working_model(standin):
     # Every attempt was dead: the prediction is the scaling's top, y_max.
     prediction = model.predict(U_val[:50])
     assert np.allclose(prediction, model.target_scaling_.y_max, rtol=1e-5)
+
+
+def test_the_first_steps_take_a_fraction_of_the_learning_rate(standin, monkeypatch):
+    # Adam's first step moves every parameter by its learning rate times
+    # m/sqrt(v) = g/|g| = +-1 (eps aside), so after one step of the ramp each
+    # parameter with a gradient has moved by learning_rate / WARMUP_STEPS.
+    monkeypatch.setattr(network, "MAX_RESTARTS", 0)
+    U, y, U_val, y_val = standin
+    model = DirectRegressor(max_epochs=1, batch_size=300, seed=4, n_threads=1)
+    model.fit(U[:300], y[:300], U_val[:100], y_val[:100])
+    initial = model._build(U.shape[1], torch.Generator().manual_seed(4))
+    moves = np.concatenate(
+        [
+            (after - before).abs().flatten().numpy()
+            for before, after in zip(
+                initial.state_dict().values(),
+                model.network_.state_dict().values(),
+                strict=True,
+            )
+        ]
+    )
+    moved = moves[moves > 0]
+    assert moved.size > 0.9 * moves.size
+    expected = model.learning_rate / network.WARMUP_STEPS
+    assert np.median(moved) == pytest.approx(expected, rel=1e-3)
+    # float32 weights near 1 resolve a move of 1e-5 to about 1 %.
+    assert moved.max() <= expected * 1.02
 
 
 def test_predictions_stay_between_floor_and_cap(small_direct):
