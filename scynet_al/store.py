@@ -73,6 +73,7 @@ import fcntl
 import json
 import logging
 import os
+import struct
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -143,6 +144,7 @@ PATH_BYTES = 4096
 _TRUNCATED = b" [...truncated]"
 _CHUNK_ROWS = 1024
 _READER_OPEN_TRIES = 40  # x 50 ms: how long a reader waits for a writer's open lock
+_TRUNCATION_TRIES = 20  # x 50 ms: how long a file may stay shorter than it says
 
 
 def derive_seeds(campaign_seed: int, ids: np.ndarray) -> np.ndarray:
@@ -284,6 +286,7 @@ class CampaignStore:
                 raise
         lock = _acquire_lock(path)
         try:
+            _check_complete(path)
             if _inspect(path):
                 _recover(path)
             return cls._open_writer(path, lock)
@@ -991,6 +994,7 @@ def _open_reader(path: Path) -> h5py.File:
     Readers take no HDF5 file lock: a held shared lock would keep a writer from
     opening the store to resume. Writers exclude each other through their own lock.
     """
+    _check_complete(path)
     for attempt in range(_READER_OPEN_TRIES):
         try:
             file = h5py.File(
@@ -1008,6 +1012,71 @@ def _open_reader(path: Path) -> h5py.File:
             raise
         return file
     raise AssertionError("unreachable")
+
+
+#: Start of every HDF5 superblock; it sits at byte 0 or after a user block of
+#: 512, 1024, 2048, ... bytes (HDF5 file format specification, Level 0A).
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_complete(path: Path) -> None:
+    """Raise if the file is shorter than the end-of-file address its superblock holds.
+
+    A cut copy (interrupted transfer, full disk) would otherwise hang the reader:
+    in SWMR-read mode HDF5 skips its own length check and retries reading the
+    missing metadata with ever longer pauses. A live writer's file can be short
+    for the instant between writing the superblock and extending the file, so the
+    length is checked again for about a second before giving up. Files whose
+    superblock cannot be parsed here are left to HDF5 to judge.
+    """
+    for attempt in range(_TRUNCATION_TRIES):
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as handle:
+                expected = _stored_end_of_file(handle, size)
+        except OSError:
+            return  # the open below reports a missing or unreadable file
+        if expected is None or size >= expected:
+            return
+        if attempt + 1 < _TRUNCATION_TRIES:
+            time.sleep(0.05)
+    raise StoreError(
+        f"{path}: file is truncated: {size} bytes on disk, its HDF5 superblock "
+        f"says {expected}; it is an incomplete copy or was cut short (disk full?)"
+    )
+
+
+def _stored_end_of_file(handle: Any, size: int) -> int | None:
+    """Byte length of the file that its superblock records (end-of-file address).
+
+    Layouts from the HDF5 file format specification: superblock versions 0 and 1
+    hold the end-of-file address as the third address after the fixed fields
+    (24 bytes, 28 for version 1), versions 2 and 3 as the third address after
+    12 bytes. HDF5 compares it with the file's length as is, user block included.
+    None when no superblock is recognised.
+    """
+    offset = 0
+    while offset + 64 <= max(size, 64):
+        handle.seek(offset)
+        head = handle.read(64)
+        if head[:8] == _HDF5_SIGNATURE:
+            break
+        offset = 512 if offset == 0 else 2 * offset
+    else:
+        return None
+    version = head[8]
+    if version in (0, 1):
+        width = head[13]
+        start = 24 if version == 0 else 28
+    elif version in (2, 3):
+        width = head[9]
+        start = 12
+    else:
+        return None
+    if width not in (4, 8) or len(head) < start + 3 * width:
+        return None
+    code = "<I" if width == 4 else "<Q"
+    return int(struct.unpack_from(code, head, start + 2 * width)[0])
 
 
 def _writer_starting(exc: OSError) -> bool:

@@ -142,6 +142,39 @@ def test_open_refuses_non_hdf5(tmp_path, mode):
         CampaignStore.open(path, mode=mode)
 
 
+@pytest.mark.parametrize("mode", ["r", "a"])
+@pytest.mark.parametrize("live", [False, True], ids=["closed", "writer-open"])
+def test_open_refuses_a_truncated_copy(tmp_path, mode, live):
+    # A copy cut short, as by an interrupted transfer or a full disk. In SWMR-read
+    # mode HDF5 does not check the length itself and retries without end; the
+    # store compares the length with the superblock's end-of-file address, which
+    # after a flush is the file's length.
+    path, cut = tmp_path / "c.h5", tmp_path / "cut.h5"
+
+    def copy_cut() -> int:
+        data = path.read_bytes()
+        cut.write_bytes(data[:5000])
+        return len(data)
+
+    with make_store(path) as store:
+        store.add_pending(points(300), "prior", 0)
+        if live:  # copied while the writer has the file open
+            store._file.flush()
+            length = copy_cut()
+    if not live:
+        length = copy_cut()
+    assert length > 5000
+    before = cut.read_bytes()
+
+    with pytest.raises(
+        StoreError,
+        match=rf"cut\.h5: file is truncated: 5000 bytes on disk, its HDF5 "
+        rf"superblock says {length}",
+    ):
+        CampaignStore.open(cut, mode=mode)
+    assert cut.read_bytes() == before
+
+
 def test_open_refuses_unknown_format_version(tmp_path):
     path = tmp_path / "c.h5"
     make_store(path).close()
