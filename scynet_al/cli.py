@@ -115,6 +115,12 @@ def _dispatch(command: object, args: argparse.Namespace) -> int:
         logger.debug("%s failed", args.verb, exc_info=True)
         print(f"scynet-al {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:
+        # The file system refused a path the user gave (a directory where a file
+        # is written, no permission, disk full): the message names the path.
+        logger.debug("%s failed", args.verb, exc_info=True)
+        print(f"scynet-al {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"scynet-al {args.verb}: interrupted", file=sys.stderr)
         return 130

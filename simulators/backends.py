@@ -19,6 +19,7 @@ Instances must pickle: they travel to Dask workers.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,7 +51,28 @@ def make_simulator(backend: str, settings: Mapping[str, Any] | None = None) -> A
         raise SimulatorConfigError(
             f"simulator backend {backend!r} is not available: {exc}"
         ) from exc
+    settings = dict(settings or {})
+    accepted = _keyword_names(cls)
+    if accepted is not None:
+        unknown = sorted(set(settings) - accepted)
+        if unknown:
+            raise SimulatorConfigError(
+                f"simulator.settings: unknown key(s) {unknown} for backend "
+                f"{backend!r}; it accepts {sorted(accepted)}"
+            )
     try:
-        return cls(**dict(settings or {}))
+        return cls(**settings)
     except TypeError as exc:
         raise SimulatorConfigError(f"simulator backend {backend!r}: {exc}") from exc
+
+
+def _keyword_names(cls: type) -> set[str] | None:
+    """Keyword arguments ``cls(...)`` takes; None if it takes any (``**kwargs``)."""
+    parameters = inspect.signature(cls).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    keyword_kinds = (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+    return {p.name for p in parameters if p.kind in keyword_kinds}

@@ -62,6 +62,15 @@ def test_check_rejects_bad_settings(settings: dict) -> None:
         BuiltinSimulator(**settings).check()
 
 
+def test_a_misspelt_setting_is_named_with_the_keys_the_backend_takes() -> None:
+    with pytest.raises(
+        SimulatorConfigError,
+        match=r"simulator\.settings: unknown key\(s\) \['event_facter'\] for "
+        r"backend 'builtin'; it accepts \[.*'event_factor'",
+    ):
+        make_simulator("builtin", {"event_facter": 3.0, "max_events": 600})
+
+
 def test_a_bad_point_fails_without_raising(tmp_path: Path) -> None:
     result = BuiltinSimulator(**FAST).simulate({"M1": 100.0}, seed=1, workdir=tmp_path)
 

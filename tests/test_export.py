@@ -274,3 +274,23 @@ def test_export_and_predict_create_missing_output_directories(trained, capsys):
     )
     assert "wrote 1 prediction to" in capsys.readouterr().out
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_export_and_predict_onto_a_directory_fail_with_its_name(trained, capsys):
+    _, ckpt, model, _, tmp = trained
+    X, _ = mixed_points()
+    _write_csv(tmp / "one.csv", list(SPACE.names), X[:1].tolist())
+    directory = tmp / "taken"
+    directory.mkdir()
+    (directory / "keep.txt").write_text("kept\n")
+
+    assert cli_main(["export", str(ckpt), "--out", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scynet-al export: error:") and str(directory) in err
+    code = cli_main(
+        ["predict", str(model), str(tmp / "one.csv"), "--out", str(directory)]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scynet-al predict: error:") and str(directory) in err
+    assert (directory / "keep.txt").read_text() == "kept\n"
