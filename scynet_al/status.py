@@ -224,7 +224,8 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
         lines.append(f"mean |dchi2| at {energy} TeV (latest refit, 68% interval):")
         for name, r in regions.items():
             lines.append(_region_line(name, r))
-    lines.extend(_trend_lines(status["refits"][-recent:]))
+    if recent > 0:
+        lines.extend(_trend_lines(status["refits"][-recent:]))
     lines.append(_estimate_line(status))
     if status.get("stopped"):
         stop = status["stopped"]

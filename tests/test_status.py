@@ -92,6 +92,23 @@ def test_status_json_keys_and_counts(finished_store):
     assert "simulations still needed" in format_status(status)
 
 
+def test_recent_shows_that_many_refits_and_rejects_a_negative_count(
+    finished_store, capsys
+):
+    from scynet_al.cli import main as cli_main
+
+    status = campaign_status(finished_store)
+    rounds = [r["round"] for r in status["refits"]]
+    two = format_status(status, recent=2)
+    trend = two[two.index("recent refits") :].splitlines()[1:3]
+    assert [int(line.split()[0]) for line in trend] == rounds[-2:]
+    assert "recent refits" not in format_status(status, recent=0)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["status", str(finished_store), "--recent", "-3"])
+    assert exit_info.value.code == 2
+    assert "-3 is negative" in capsys.readouterr().err
+
+
 def _refit(n_train: int, errors: dict[str, float], count: int = 30) -> dict:
     regions = {
         name: {"mean_abs_error": e, "count": count} for name, e in errors.items()

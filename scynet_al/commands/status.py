@@ -12,8 +12,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="campaign store (HDF5)")
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
     parser.add_argument(
-        "--recent", type=int, default=5, help="refits shown in the trend (text form)"
+        "--recent",
+        type=_count,
+        default=5,
+        help="refits shown in the trend (text form; 0 for none)",
     )
+
+
+def _count(text: str) -> int:
+    """A whole number of at least zero, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
 
 
 def main(args: argparse.Namespace) -> int:
