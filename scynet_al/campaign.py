@@ -882,10 +882,15 @@ def preflight(config: Any, simulator: Any) -> None:
     labelled = {int(e) for e in simulator.describe()["energies"]}
     missing = [int(e) for e in config.campaign.energies_tev if int(e) not in labelled]
     if missing:
+        hint = (
+            "set simulator.settings.energies_tev"
+            if hasattr(simulator, "energies_tev")
+            else "see simulator.settings"
+        )
         raise CampaignError(
             f"{config.source}: campaign.energies_tev asks for {missing} TeV, but"
             f" simulator backend {config.simulator.backend!r} labels only"
-            f" {sorted(labelled)} TeV (see simulator.settings)"
+            f" {sorted(labelled)} TeV ({hint})"
         )
     for energy in config.campaign.energies_tev:
         _regions_for(config, int(energy), simulator)

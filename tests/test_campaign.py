@@ -321,6 +321,11 @@ def test_stop_rule_needs_every_energy():
             {"backend": "builtin", "settings": {}},
             "fits only 'direct'",
         ),
+        (
+            {"backend": "builtin", "settings": {}},
+            "asks for [8] TeV, but simulator backend 'builtin' labels only [13] TeV "
+            "(set simulator.settings.energies_tev)",
+        ),
     ],
 )
 def test_misconfigured_backend_stops_before_the_store(
@@ -333,6 +338,8 @@ def test_misconfigured_backend_stops_before_the_store(
     data["simulator"] = simulator
     if "fits only 'direct'" in message:
         data["surrogate"] = {"kind": "reparametrized"}
+    if "asks for [8] TeV" in message:
+        data["campaign"]["energies_tev"] = [8, 13]
     config.write_text(yaml.safe_dump(data))
     store = tmp_path / "c.h5"
 
