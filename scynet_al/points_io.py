@@ -18,6 +18,12 @@ logger = logging.getLogger(__name__)
 MODELS: tuple[str, ...] = ("pmssm11", "pmssm19")
 
 
+#: Points CSVs are read as UTF-8; a leading byte-order mark, which spreadsheet
+#: programs write into "CSV UTF-8" files, is dropped instead of becoming part of
+#: the first column name.
+CSV_ENCODING = "utf-8-sig"
+
+
 def read_header(path: str | Path) -> list[str]:
     """Column names of a points CSV (first line), stripped.
 
@@ -25,7 +31,7 @@ def read_header(path: str | Path) -> list[str]:
         InputError: The file is missing, unreadable or empty.
     """
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding=CSV_ENCODING) as handle:
             header = next(csv.reader(handle), None)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read points CSV: {exc}") from exc
@@ -85,7 +91,7 @@ def read_points_csv(
     _check_header(path, header, space)
     order = [header.index(name) for name in space.names]
     rows = []
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding=CSV_ENCODING) as handle:
         reader = csv.reader(handle)
         next(reader)
         for line_no, row in enumerate(reader, start=2):
@@ -144,7 +150,7 @@ def _parse_row(
 
 
 def _data_lines(path: str | Path) -> list[int]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding=CSV_ENCODING) as handle:
         reader = csv.reader(handle)
         next(reader)
         return [

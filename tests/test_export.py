@@ -294,3 +294,17 @@ def test_export_and_predict_onto_a_directory_fail_with_its_name(trained, capsys)
     err = capsys.readouterr().err
     assert err.startswith("scynet-al predict: error:") and str(directory) in err
     assert (directory / "keep.txt").read_text() == "kept\n"
+
+
+def test_predict_reads_a_csv_that_starts_with_a_byte_order_mark(trained, capsys):
+    # Spreadsheet programs save "CSV UTF-8" with the bytes EF BB BF in front.
+    _, _, model, _, tmp = trained
+    X, _ = mixed_points()
+    _write_csv(tmp / "plain.csv", list(SPACE.names), X[:2].tolist())
+    marked = tmp / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + (tmp / "plain.csv").read_bytes())
+    for name in ("plain", "marked"):
+        args = ["predict", str(model), str(tmp / f"{name}.csv")]
+        assert cli_main([*args, "--out", str(tmp / f"{name}-out.csv")]) == 0
+    capsys.readouterr()
+    assert (tmp / "marked-out.csv").read_text() == (tmp / "plain-out.csv").read_text()
