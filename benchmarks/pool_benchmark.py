@@ -987,12 +987,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = build_report(pool, settings, rows, time.perf_counter() - start)
     print(format_report(report))
     paths = write_outputs(args.out, report)
-    done = (
+    outcome = (
         f"reanalysed {csv_path} without training"
         if args.reanalyse
         else f"wall time {report['wall_time_s']:.0f} s; results in {csv_path}"
     )
-    print(f"\n{done};", *map(str, paths.values()))
+    print(f"\n{outcome};", *map(str, paths.values()))
     return 0
 
 

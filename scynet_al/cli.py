@@ -111,13 +111,9 @@ def _find_verb(argv: Sequence[str]) -> str | None:
 def _dispatch(command: object, args: argparse.Namespace) -> int:
     try:
         return int(command.main(args))
-    except USER_ERRORS as exc:
-        logger.debug("%s failed", args.verb, exc_info=True)
-        print(f"scynet-al {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except OSError as exc:
-        # The file system refused a path the user gave (a directory where a file
-        # is written, no permission, disk full): the message names the path.
+    # OSError: the file system refused a path the user gave (a directory where a
+    # file is written, no permission, disk full); its message names the path.
+    except (*USER_ERRORS, OSError) as exc:
         logger.debug("%s failed", args.verb, exc_info=True)
         print(f"scynet-al {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -40,11 +40,12 @@ REPARAMETRIZED_LEARNING_RATE: dict[int, float] = {8: 0.01, 13: 0.002}
 #: one pass (benchmarks/bench_network.py).
 PREDICT_CHUNK = 2048
 
-#: Batches up to this many points are evaluated with NumPy instead of torch when a
-#: network has no NumPy path (every network built here has one). A fit that asks
-#: for one point at a time pays per-call overhead, not arithmetic: for the paper's
-#: 4 x 300 tanh network on one core, one point takes about 35 us through NumPy and
-#: 100-130 us through the torch module (benchmarks/bench_network.py).
+#: Batches up to this many points take the fewest calls: the NumPy forward skips
+#: its preallocated buffers, and an ensemble evaluates its members one by one even
+#: when one of them would need torch. A fit that asks for one point at a time pays
+#: per-call overhead, not arithmetic: for the paper's 4 x 300 tanh network on one
+#: core, one point takes about 35 us through NumPy and 100-130 us through the torch
+#: module (benchmarks/bench_network.py).
 NUMPY_BATCH = 16
 
 #: Points per pass of the NumPy forward. Prediction runs through NumPy at every

@@ -286,7 +286,6 @@ class CampaignStore:
                 raise
         lock = _acquire_lock(path)
         try:
-            _check_complete(path)
             if _inspect(path):
                 _recover(path)
             return cls._open_writer(path, lock)
@@ -995,6 +994,11 @@ def _open_reader(path: Path) -> h5py.File:
     opening the store to resume. Writers exclude each other through their own lock.
     """
     _check_complete(path)
+    return _open_swmr(path)
+
+
+def _open_swmr(path: Path) -> h5py.File:
+    """:func:`_open_reader` for a file whose length was checked already."""
     for attempt in range(_READER_OPEN_TRIES):
         try:
             file = h5py.File(
@@ -1086,7 +1090,8 @@ def _writer_starting(exc: OSError) -> bool:
 
 
 def _inspect(path: Path) -> bool:
-    """Check the format; tell whether a crashed writer left the file marked open."""
+    """Check length and format; tell whether a crashed writer left the file marked open."""
+    _check_complete(path)
     try:
         with h5py.File(path, "r", libver="latest", locking=False):
             crashed = False
@@ -1094,7 +1099,7 @@ def _inspect(path: Path) -> bool:
         if "already open for write" not in str(exc):
             raise StoreError(f"{path}: cannot open as HDF5 file: {exc}") from exc
         crashed = True
-    with _open_reader(path):
+    with _open_swmr(path):
         pass
     return crashed
 
