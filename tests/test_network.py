@@ -281,6 +281,36 @@ def test_numpy_path_agrees_with_the_torch_module(kind, standin):
     assert not np.allclose(model.predict(U_test[:1]), few[:1])
 
 
+def test_large_batches_split_over_blas_threads_agree(standin):
+    # From PARALLEL_MIN_POINTS points on, rows are shared out over the BLAS's
+    # threads, each multiplying on one BLAS thread; the result is the same float32
+    # network as the torch module, every row in its place, and the BLAS gets its
+    # thread count back afterwards.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    U, y, _, _ = standin
+    model = DirectRegressor(max_epochs=2, batch_size=250, seed=4, n_threads=1)
+    model.fit(U[:600], y[:600])
+    U_test = np.random.default_rng(6).random((network.PARALLEL_MIN_POINTS + 777, 11))
+    with torch.inference_mode():
+        reference = model.network_(model._normalised(U_test)).squeeze(1).double()
+    expected = model.target_scaling_.inverse(reference.numpy())
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        split = model.predict(U_test)
+        after = blas_threads()
+    with threadpool_limits(limits=1, user_api="blas"):
+        single = model.predict(U_test)
+
+    np.testing.assert_allclose(split, expected, rtol=2e-6, atol=1e-5)
+    np.testing.assert_allclose(single, expected, rtol=2e-6, atol=1e-5)
+    assert after == before
+
+
 def test_unfitted_and_bad_input_raise():
     with pytest.raises(ModelError, match="not fitted"):
         DirectRegressor().predict(np.zeros((1, 11)))
