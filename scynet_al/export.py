@@ -196,16 +196,15 @@ def export_checkpoint(
         The path written.
 
     Raises:
-        ModelError: Unknown format, unreadable checkpoint, or a failed export.
+        ModelError: Unknown format, an ``out_path`` not ending in ``.pt2`` /
+            ``.onnx`` as the format asks, unreadable checkpoint, or a failed export.
     """
     from scynet_al import checkpoint
 
-    if format not in FORMATS:
-        raise ModelError(f"unknown export format {format!r}; expected one of {FORMATS}")
+    out_path = check_model_name(out_path, format)
     ensemble, meta = checkpoint.load(checkpoint_path)
     module = build_exportable(ensemble, meta["space"])
     metadata = _metadata(ensemble, meta, checkpoint_path)
-    out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.stem}.tmp{out_path.suffix}")
     try:
         if format == "pt2":
@@ -224,6 +223,26 @@ def export_checkpoint(
         len(ensemble.members_),
         out_path,
     )
+    return out_path
+
+
+def check_model_name(out_path: str | os.PathLike, format: str) -> Path:
+    """``out_path`` as a Path, once its suffix is the one of ``format``.
+
+    Raises:
+        ModelError: Unknown format, or a suffix other than ``.pt2`` / ``.onnx`` as
+            the format asks.
+    """
+    if format not in FORMATS:
+        raise ModelError(f"unknown export format {format!r}; expected one of {FORMATS}")
+    out_path = Path(out_path)
+    if out_path.suffix != f".{format}":
+        # The loaders tell the formats apart by the suffix, and torch.export warns
+        # about (and may refuse) an archive whose name does not end in .pt2.
+        raise ModelError(
+            f"{out_path}: a {format} model file must end in .{format} "
+            f"(name it {out_path.with_suffix('.' + format).name})"
+        )
     return out_path
 
 

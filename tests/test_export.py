@@ -280,7 +280,7 @@ def test_export_and_predict_onto_a_directory_fail_with_its_name(trained, capsys)
     _, ckpt, model, _, tmp = trained
     X, _ = mixed_points()
     _write_csv(tmp / "one.csv", list(SPACE.names), X[:1].tolist())
-    directory = tmp / "taken"
+    directory = tmp / "taken.pt2"
     directory.mkdir()
     (directory / "keep.txt").write_text("kept\n")
 
@@ -294,6 +294,25 @@ def test_export_and_predict_onto_a_directory_fail_with_its_name(trained, capsys)
     err = capsys.readouterr().err
     assert err.startswith("scynet-al predict: error:") and str(directory) in err
     assert (directory / "keep.txt").read_text() == "kept\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "suggested"),
+    [("m.onnx", "pt2", "m.pt2"), ("m.pt", None, "m.pt2"), ("m.pt2", "onnx", "m.onnx")],
+)
+def test_export_refuses_a_name_that_is_not_its_format(
+    trained, capsys, name, fmt, suggested
+):
+    # predict tells the formats apart by the suffix, and torch warns about a .pt2
+    # archive under another name: a mismatch is refused before anything is written.
+    _, ckpt, _, _, tmp = trained
+    out = tmp / "mismatch" / name
+    args = ["export", str(ckpt), "--out", str(out)]
+    assert cli_main(args + (["--format", fmt] if fmt else [])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scynet-al export: error:")
+    assert name in err and suggested in err
+    assert not out.parent.exists()
 
 
 def test_predict_reads_a_csv_that_starts_with_a_byte_order_mark(trained, capsys):

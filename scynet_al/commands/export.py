@@ -21,15 +21,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=("pt2", "onnx"),
         default=None,
-        help="pt2 (torch.export, default) or onnx; default from the --out suffix",
+        help="pt2 (torch.export) or onnx; default from the --out suffix (.onnx: onnx, "
+        "else pt2); the suffix must match the format",
     )
 
 
 def main(args: argparse.Namespace) -> int:
     """Export the latest checkpoint of the store (or the given checkpoint)."""
-    from scynet_al.export import export_checkpoint
+    from scynet_al.export import check_model_name, export_checkpoint
 
     fmt = args.format or ("onnx" if args.out.suffix == ".onnx" else "pt2")
+    check_model_name(args.out, fmt)
     checkpoint_path = _checkpoint_of(args.store)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     export_checkpoint(checkpoint_path, args.out, format=fmt)
