@@ -15,6 +15,7 @@ it opens or creates a store and leave every file untouched when the config is ba
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -451,21 +452,56 @@ def _yaml_where(exc: yaml.YAMLError) -> str:
 
 
 def _describe(exc: pydantic.ValidationError, source: str) -> str:
-    """One line: file, key path, value and what is wrong, for the first error."""
+    """One line: file, key path, value and what is wrong; the other problems named.
+
+    An unknown key that sits where a required one is missing is most likely a
+    misspelling of it, and the message says so; a whole misspelt section is named
+    by its key, without its contents.
+    """
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = [str(part) for part in first["loc"] if part != "[key]"]
-    value: Any = first.get("input")
-    message = first["msg"]
-    problem = first.get("ctx", {}).get("error")
+    key, value, message = _key_value_message(first)
+    if first["type"] == "extra_forbidden":
+        guess = _misspelt(first, errors)
+        message = f"unknown key (a misspelling of {guess}?)" if guess else message
+        others = [e for e in errors[1:] if _key_value_message(e)[0] != guess]
+    else:
+        others = errors[1:]
+    shown = ""
+    if not (value is None and first["type"] == "missing"):
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+    more = ""
+    if others:
+        named = "; ".join(
+            f"{k}: {m}" for k, _, m in (_key_value_message(e) for e in others[:3])
+        )
+        more = f" (also {named}" + (", and more)" if len(others) > 3 else ")")
+    return f"{source}: {key}{shown}: {message}{more}"
+
+
+def _key_value_message(error: Any) -> tuple[str, Any, str]:
+    """Dotted key path, offending value and message of one pydantic error."""
+    loc = [str(part) for part in error["loc"] if part != "[key]"]
+    value: Any = error.get("input")
+    message = error["msg"]
+    problem = error.get("ctx", {}).get("error")
     if isinstance(problem, _KeyedValueError):
         loc += [part for part in problem.key.split(".") if part]
         value, message = problem.value, problem.message
-    elif first["type"] == "extra_forbidden":
+    elif error["type"] == "extra_forbidden":
         message = "unknown key"
-    elif first["type"] == "missing":
+    elif error["type"] == "missing":
         message, value = "required key is missing", None
-    key = ".".join(loc) or "<top level>"
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    shown = "" if value is None and first["type"] == "missing" else f" = {value!r}"
-    return f"{source}: {key}{shown}: {message}{more}"
+    return ".".join(loc) or "<top level>", value, message
+
+
+def _misspelt(unknown: Any, errors: list[Any]) -> str | None:
+    """The missing key beside ``unknown`` whose name is closest to it, if close."""
+    parent = unknown["loc"][:-1]
+    missing = {
+        ".".join(map(str, e["loc"])): str(e["loc"][-1])
+        for e in errors
+        if e["type"] == "missing" and e["loc"][:-1] == parent
+    }
+    close = difflib.get_close_matches(str(unknown["loc"][-1]), missing.values(), n=1)
+    return next((k for k, name in missing.items() if close and name == close[0]), None)

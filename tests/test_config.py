@@ -93,6 +93,35 @@ def test_broken_config_names_file_key_and_value(name, key, value):
     assert "\n" not in message
 
 
+def test_misspelt_section_is_named_without_its_contents(tmp_path):
+    # A whole section under a misspelt name: the missing section it was meant to
+    # be is suggested, and the hundreds of characters of its contents are left out.
+    text = (ROOT / "configs" / "quickstart.yaml").read_text()
+    path = tmp_path / "typo.yaml"
+    path.write_text(text.replace("\ncampaign:", "\ncampaing:", 1))
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+
+    assert str(info.value) == (
+        f"{path}: campaing: unknown key (a misspelling of campaign?)"
+    )
+
+
+def test_other_problems_are_named_too(tmp_path):
+    text = (ROOT / "configs" / "quickstart.yaml").read_text()
+    path = tmp_path / "two.yaml"
+    text = text.replace("\n  in_flight:", "\n  in_fligt:", 1)
+    path.write_text(text.replace("\n  seed: 1 ", "\n  seed: one ", 1))
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+
+    message = str(info.value)
+    assert message.startswith(f"{path}: campaign.in_fligt = 4: unknown key (also ")
+    assert "campaign.seed: " in message and "\n" not in message
+
+
 def test_not_yaml_names_file_and_line():
     path = BROKEN / "not_yaml.yaml"
 
