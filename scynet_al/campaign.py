@@ -16,7 +16,10 @@ One :class:`Campaign` drives one store (DESIGN.md "Data flow of one campaign"):
   whose future errors (its worker died, ``KilledWorker``) is re-dispatched without
   counting as an attempt, up to :data:`MAX_LOSSES` times;
 - the loop stops when the stop rule holds, when the budget is spent, or on
-  :meth:`Campaign.request_stop` (the signal handlers of :func:`install_signal_handlers`).
+  :meth:`Campaign.request_stop` (the signal handlers of :func:`install_signal_handlers`);
+  then no new job is sent and the submitted ones get ``grace_period_s`` to finish,
+  except those that no longer can (no worker left, or the worker a job started on
+  has gone), which are not waited for; the points of unfinished jobs stay pending.
 
 The store is written only from the thread that calls :meth:`Campaign.run`.
 """
@@ -62,6 +65,9 @@ JOB_START_TOPIC = "scynet-al-job-start"
 
 #: Seconds between checks for jobs running past ``campaign.job_timeout_s``.
 WATCHDOG_INTERVAL_S = 1.0
+
+#: Seconds between checks, while stopping, for workers that have gone.
+WORKER_CHECK_INTERVAL_S = 1.0
 
 #: Seconds within which a repeated SIGINT/SIGTERM counts as the first one again.
 SAME_SIGNAL_WINDOW_S = 1.0
@@ -130,14 +136,17 @@ def _worker_local_directory() -> str:
 
 
 def _announce_start() -> None:
-    """Tell the daemon (through a Dask event) that this job started running."""
+    """Tell the daemon (through a Dask event) that this job started, and where."""
     from distributed import get_worker
 
     try:
         worker = get_worker()
     except ValueError:
         return
-    worker.log_event(JOB_START_TOPIC, {"key": str(worker.get_current_task())})
+    worker.log_event(
+        JOB_START_TOPIC,
+        {"key": str(worker.get_current_task()), "worker": str(worker.address)},
+    )
 
 
 def _worker_address() -> str:
@@ -321,8 +330,14 @@ class Campaign:
         return self._finish(reason)
 
     def _on_job_start(self, event: tuple[float, Mapping[str, Any]]) -> None:
-        """Dask event handler (client thread): a job began running on a worker."""
-        self.job_starts_[event[1]["key"]] = time.monotonic()
+        """Dask event handler (client thread): a job began running on a worker.
+
+        A job the scheduler runs again, because its worker died, starts anew: its
+        start time is the latest, its worker stays the first it ran on.
+        """
+        key = event[1]["key"]
+        self.job_starts_[key] = time.monotonic()
+        self.job_workers_.setdefault(key, event[1].get("worker"))
 
     def _prepare(self) -> None:
         cfg = self.config
@@ -360,7 +375,9 @@ class Campaign:
         self.running_: dict[str, _Job] = {}
         self.futures_: dict[str, Any] = {}
         self.job_starts_: dict[str, float] = {}
+        self.job_workers_: dict[str, str | None] = {}
         self.next_watchdog_ = 0.0
+        self.next_worker_check_ = 0.0
         self.queue_: deque[_Job] = deque()
         self.fit_: _BackgroundFit | None = None
         self.new_results_ = 0
@@ -513,9 +530,7 @@ class Campaign:
     def _read_results(self, *, retry: bool = True) -> int:
         batch = self._jobs_ac.next_batch(block=False)
         for future, value in batch:
-            job = self.running_.pop(future.key, None)
-            self.futures_.pop(future.key, None)
-            self.job_starts_.pop(future.key, None)
+            job, _ = self._forget(future.key)
             if job is None:
                 continue
             if future.status == "finished":
@@ -537,14 +552,14 @@ class Campaign:
         limit = float(self.config.campaign.job_timeout_s)
         for key, started in list(self.job_starts_.items()):
             if key not in self.running_:
-                self.job_starts_.pop(key, None)
+                # A start event that arrived after the job's result.
+                self._forget(key)
             elif now - started > limit:
                 self._expire(key, limit)
 
     def _expire(self, key: str, limit: float) -> None:
-        job = self.running_.pop(key)
-        self.job_starts_.pop(key, None)
-        self.client.cancel(self.futures_.pop(key))
+        job, future = self._forget(key)
+        self.client.cancel(future)
         logger.warning(
             "job of point %d ran past job_timeout_s (%g s); cancelled, its worker "
             "thread stays busy until the simulator returns",
@@ -553,6 +568,12 @@ class Campaign:
         )
         reason = f"timed out after {limit:g} s (campaign.job_timeout_s)"
         self._handle_result(job, SimulationResult.failed(reason), retry=True)
+
+    def _forget(self, key: str) -> tuple[_Job | None, Any]:
+        """Stop tracking a job's future; its job and future, ``None`` if unknown."""
+        self.job_starts_.pop(key, None)
+        self.job_workers_.pop(key, None)
+        return self.running_.pop(key, None), self.futures_.pop(key, None)
 
     def _handle_result(
         self, job: _Job, result: SimulationResult, *, retry: bool
@@ -578,12 +599,16 @@ class Campaign:
 
     def _handle_lost(self, job: _Job, error: Any, *, retry: bool) -> None:
         job.losses += 1
+        if job.losses > MAX_LOSSES:
+            outcome = "giving up"
+        else:
+            outcome = "re-dispatching" if retry else "its point stays pending"
         logger.warning(
             "job of point %d lost (%s: %s); %s",
             job.point_id,
             type(error).__name__,
             error,
-            "re-dispatching" if job.losses <= MAX_LOSSES else "giving up",
+            outcome,
         )
         if job.losses <= MAX_LOSSES:
             if retry:
@@ -740,6 +765,7 @@ class Campaign:
             )
         while self.running_ and time.monotonic() < deadline:
             if not self._read_results(retry=False):
+                self._abandon_jobs_without_worker()
                 time.sleep(POLL_INTERVAL_S)
         if self.running_:
             logger.info(
@@ -751,6 +777,43 @@ class Campaign:
         if reason != "interrupted" and self.fit_ is not None:
             self._fold_finished_fit(wait=True)
         return reason
+
+    def _abandon_jobs_without_worker(self) -> None:
+        """While stopping, cancel the jobs that can no longer finish; they stay pending.
+
+        A job cannot finish when no worker is left (all died, e.g. of the terminal's
+        Ctrl-C on a cluster the daemon did not start), or when the worker it started
+        on has gone: the scheduler would only run it again from the start elsewhere.
+        A job the scheduler has not started yet is waited for while workers remain.
+        """
+        now = time.monotonic()
+        if now < self.next_worker_check_:
+            return
+        self.next_worker_check_ = now + WORKER_CHECK_INTERVAL_S
+        alive = self._live_workers()
+        lost = [
+            key
+            for key, worker in ((k, self.job_workers_.get(k)) for k in self.running_)
+            if not alive or (worker is not None and worker not in alive)
+        ]
+        if not lost:
+            return
+        jobs, futures = zip(*(self._forget(key) for key in lost), strict=True)
+        self.client.cancel(list(futures))
+        logger.warning(
+            "not waiting for %d jobs that cannot finish (%s); their points stay pending",
+            len(jobs),
+            "no worker is left" if not alive else "the workers they ran on are gone",
+        )
+        logger.debug("pending again: points %s", sorted(j.point_id for j in jobs))
+
+    def _live_workers(self) -> set[str]:
+        """Addresses of the workers the scheduler knows now; none if it is unreachable."""
+        try:
+            return set(self.client.nthreads())
+        except OSError as exc:
+            logger.warning("cannot ask the scheduler for its workers: %s", exc)
+            return set()
 
     def _finish(self, reason: str) -> CampaignSummary:
         latest = self.metrics_rows_[-1] if self.metrics_rows_ else {}

@@ -9,14 +9,23 @@ line (DESIGN.md "Scale-out"):
 - otherwise a :class:`distributed.LocalCluster` with ``n_workers`` worker processes of
   ``threads_per_worker`` threads each.
 
+The LocalCluster's worker processes are children of the daemon and share its
+terminal's process group, so a Ctrl-C reaches them as well as the daemon. They
+ignore SIGINT: the daemon alone decides how to stop (its drain lets running jobs
+finish, then closes the cluster), and workers killed by the terminal would only
+print tracebacks and lose the jobs the drain waits for.
+
 Distributed is imported inside the functions so that importing this module stays
 cheap (the CLI's ``--help``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,14 +160,19 @@ def _start_jobqueue(cluster_settings: Mapping[str, Any]) -> ClusterHandle:
 
 
 def _start_local(n_workers: int, threads_per_worker: int) -> ClusterHandle:
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        dashboard_address=":0",
-    )
+    # Workers run this module's dask_setup, after any preloads the user configured.
+    preload = [*dask.config.get("distributed.worker.preload", []), __name__]
+    with _sigint_ignored():
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            dashboard_address=":0",
+            preload=preload,
+        )
     client = Client(cluster)
     logger.info(
         "started LocalCluster with %d workers x %d threads; dashboard %s",
@@ -167,6 +181,45 @@ def _start_local(n_workers: int, threads_per_worker: int) -> ClusterHandle:
         client.dashboard_link,
     )
     return ClusterHandle(client=client, cluster=cluster, kind="local")
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process while the block runs, then restore the handler.
+
+    Worker processes spawned meanwhile start with SIGINT ignored: an ignored signal
+    stays ignored across fork and exec, Python then installs no KeyboardInterrupt
+    handler at start-up, and the asyncio runner of a Dask worker none of its own.
+    A Ctrl-C during the block (the few seconds the workers take to start) is lost;
+    the next one is handled as usual. Outside the main thread, where signal
+    handlers cannot be set, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        # None: a handler not set from Python; the interpreter's default stands in.
+        signal.signal(
+            signal.SIGINT, signal.default_int_handler if previous is None else previous
+        )
+
+
+def dask_setup(worker: Any) -> None:
+    """Preload hook of the LocalCluster's workers: leave SIGINT to the daemon.
+
+    A worker started by :func:`_start_local` inherits an ignored SIGINT already. One
+    that its nanny restarts later (after a crash) is spawned while the daemon
+    handles SIGINT, so it ignores the signal here, once it has started; a Ctrl-C in
+    the second or two before that still stops it.
+
+    Args:
+        worker: The :class:`distributed.Worker` being started (unused).
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _as_mapping(section: Any) -> dict[str, Any]:

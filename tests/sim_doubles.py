@@ -61,6 +61,8 @@ class AnalyticSimulator:
         raise_fraction: Share of seeds for which ``simulate`` raises instead of
             returning a failed record.
         broken: ``check()`` raises, as a backend with a missing binary would.
+        started_dir: When set, a file ``started-<seed>`` appears in this directory
+            as each simulation starts, so a test can wait for running jobs.
     """
 
     name = "analytic-test"
@@ -80,6 +82,7 @@ class AnalyticSimulator:
         flaky_dir: str | None = None,
         raise_fraction: float = 0.0,
         broken: bool = False,
+        started_dir: str | None = None,
     ) -> None:
         self.names = tuple(names)
         self.lower = np.asarray(lower, dtype=float)
@@ -92,6 +95,7 @@ class AnalyticSimulator:
         self.flaky_dir = flaky_dir
         self.raise_fraction = raise_fraction
         self.broken = broken
+        self.started_dir = started_dir
 
     @classmethod
     def for_space(cls, space, **kwargs) -> AnalyticSimulator:
@@ -119,6 +123,8 @@ class AnalyticSimulator:
         self, point: Mapping[str, float], *, seed: int, workdir: Path
     ) -> SimulationResult:
         """Label one point; see the class docstring for the failure options."""
+        if self.started_dir is not None:
+            (Path(self.started_dir) / f"started-{seed}").touch()
         if self.sleep_s:
             time.sleep(self.sleep_s)
         if _fraction(seed, "raise") < self.raise_fraction:

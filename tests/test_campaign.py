@@ -439,6 +439,51 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
         signal.signal(signal.SIGTERM, saved[1])
 
 
+class _WorkersClient:
+    """Stands in for the Dask client while a campaign stops: fixed live workers."""
+
+    def __init__(self, workers):
+        self.workers = workers
+        self.cancelled = []
+
+    def nthreads(self):
+        if self.workers is None:
+            raise OSError("scheduler unreachable")
+        return dict.fromkeys(self.workers, 1)
+
+    def cancel(self, futures):
+        self.cancelled.extend(futures)
+
+
+@pytest.mark.parametrize(
+    ("workers", "started_on", "waited_for"),
+    [
+        (["tcp://a:1", "tcp://b:1"], "tcp://a:1", True),
+        (["tcp://a:1"], None, True),  # not started yet, a worker is left to run it
+        (["tcp://b:1"], "tcp://a:1", False),  # its worker has gone
+        ([], None, False),  # no worker left
+        (None, "tcp://a:1", False),  # the scheduler cannot be asked
+    ],
+)
+def test_stopping_waits_only_for_jobs_that_can_finish(workers, started_on, waited_for):
+    from scynet_al.campaign import _Job
+
+    client = _WorkersClient(workers)
+    campaign = Campaign(config=None, store=None, client=client)
+    campaign.running_ = {"job": _Job(point_id=7, seed=1, x=np.zeros(11))}
+    campaign.futures_ = {"job": "future of point 7"}
+    campaign.job_starts_ = {"job": 0.0} if started_on else {}
+    campaign.job_workers_ = {"job": started_on} if started_on else {}
+    campaign.next_worker_check_ = 0.0
+
+    campaign._abandon_jobs_without_worker()
+
+    assert ("job" in campaign.running_) is waited_for
+    assert client.cancelled == ([] if waited_for else ["future of point 7"])
+    if not waited_for:
+        assert not campaign.futures_ and not campaign.job_workers_
+
+
 def test_a_simulator_that_may_outlast_the_job_timeout_is_warned_about(caplog) -> None:
     from types import SimpleNamespace
 

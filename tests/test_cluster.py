@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -121,6 +122,38 @@ def test_local_cluster_by_default():
         assert [w["nthreads"] for w in info["workers"].values()] == [2]
 
 
+def test_local_cluster_workers_leave_sigint_to_the_daemon():
+    # A terminal's Ctrl-C reaches the whole process group: the workers must ignore
+    # it, also one that its nanny restarts after a crash; the daemon keeps its
+    # own handler.
+    before = signal.getsignal(signal.SIGINT)
+    with cluster.connect({"n_workers": 1, "threads_per_worker": 1}) as handle:
+        client = handle.client
+        ((first, pid),) = client.run(os.getpid).items()
+        first_ignores = client.run(_IGNORES_SIGINT)[first]
+        os.kill(pid, signal.SIGKILL)
+        restarted = _wait_for_a_new_worker(client, first, timeout=60)
+        restarted_ignores = client.run(_IGNORES_SIGINT)[restarted]
+
+    assert signal.getsignal(signal.SIGINT) is before
+    assert (first_ignores, restarted_ignores) == (True, True)
+
+
+# A lambda travels to the worker by value. A function would travel by name and import
+# this module there, and with it dask_jobqueue, whose import sets a SIGINT handler.
+_IGNORES_SIGINT = lambda: signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # noqa: E731
+
+
+def _wait_for_a_new_worker(client, old: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = set(client.nthreads()) - {old}
+        if workers:
+            return workers.pop()
+        assert time.monotonic() < deadline, "the nanny did not restart its worker"
+        time.sleep(0.2)
+
+
 def _dask_process(args: list[str], log) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -227,7 +260,66 @@ def test_campaign_joins_scheduler_and_survives_a_killed_worker(
     assert np.all(table["attempts"] == 1)
 
 
-def _campaign_config(max_points: int):
+def test_stopping_does_not_wait_for_workers_that_are_gone(tmp_path, loopback_scheduler):
+    # Workers the daemon did not start may die of the same Ctrl-C (or of anything
+    # else) while it stops: their jobs cannot finish, so the grace period is not
+    # spent waiting for them, and their points stay pending for the next run.
+    scheduler_file, workers = loopback_scheduler
+    address = json.loads(scheduler_file.read_text())["address"]
+    config = _campaign_config(max_points=24, grace_period_s=300)
+    space = config.build_space()
+    simulator = AnalyticSimulator.for_space(space, sleep_s=300.0)
+
+    with (
+        CampaignStore.create(
+            tmp_path / "c.h5",
+            config_text=config.text,
+            space=space,
+            energies=[13],
+            analyses={13: ["analytic"]},
+        ) as store,
+        cluster.connect(config.dask, scheduler_address=address) as handle,
+    ):
+        handle.client.wait_for_workers(2, timeout=60)
+        campaign = Campaign(
+            config,
+            store,
+            handle.client,
+            simulator=simulator,
+            surrogates=KnnSurrogates(),
+        )
+        stopper = threading.Thread(
+            target=_stop_and_kill_when_busy, args=(campaign, handle.client, workers)
+        )
+        stopper.start()
+        started = time.monotonic()
+        summary = campaign.run()
+        stopped_after = time.monotonic() - started
+        stopper.join(timeout=60)
+        table = store.table()
+        pending_ids = store.pending()[0]
+
+    assert summary.stop_reason == "interrupted"
+    assert stopped_after < 120, "waited for jobs whose workers were gone"
+    assert set(table["status"]) == {"pending"}
+    assert sorted(pending_ids) == sorted(table["id"]) == list(range(8))
+
+
+def _stop_and_kill_when_busy(campaign, client, workers, timeout: float = 60) -> None:
+    """Once both workers run a job: ask the campaign to stop, then kill the workers."""
+    deadline = time.monotonic() + timeout
+    while sum(map(bool, client.processing().values())) < 2:
+        if time.monotonic() > deadline:
+            campaign.request_stop()
+            return
+        time.sleep(0.1)
+    campaign.request_stop()
+    time.sleep(0.5)  # into the drain
+    for process in workers:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _campaign_config(max_points: int, grace_period_s: float = 5):
     from scynet_al.config import parse_config
 
     return parse_config(
@@ -237,6 +329,7 @@ campaign:
   in_flight: 4
   refit_every: 8
   points_per_round: 8
+  grace_period_s: {grace_period_s}
   budget: {{max_points: {max_points}}}
 space: {{model: pmssm11}}
 proposer: {{candidate_pool: 300, min_distance: 0.01}}

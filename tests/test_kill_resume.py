@@ -1,7 +1,9 @@
-"""Kill -9 of a running daemon at random moments, then resume: nothing lost or doubled.
+"""Kill -9 or Ctrl-C of a running daemon, then resume: nothing lost or doubled.
 
-The daemon runs as a real subprocess (``python -m tests.campaign_process``) on a
-LocalCluster of worker processes; its process group is killed with SIGKILL.
+The daemon runs as a real subprocess (``python -m tests.campaign_process``, or the
+``scynet-al`` command line through ``python -m tests.cli_process``) on a
+LocalCluster of worker processes; its process group is killed with SIGKILL, or
+interrupted with SIGINT as a terminal's Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -159,6 +161,139 @@ def test_kill_nine_then_resume(tmp_path):
 def test_kill_nine_many_times(tmp_path, seed):
     """Worker processes of a LocalCluster die with the daemon's process group."""
     kill_and_resume(tmp_path, kills=5, max_points=150, seed=seed)
+
+
+def start_command(
+    *args: str, sleep: float, log, started_dir: Path | None = None
+) -> subprocess.Popen:
+    """``scynet-al ARGS`` in a new session, labelling with the analytic simulator."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), env.get("PYTHONPATH")])
+    )
+    marks = ("--started-dir", str(started_dir)) if started_dir else ()
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.cli_process", "--sleep", str(sleep), *marks,
+         *args, "--no-progress"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def test_ctrl_c_in_a_terminal_stops_the_run_cleanly_and_soon(tmp_path):
+    # A terminal sends Ctrl-C's SIGINT to its whole foreground process group: the
+    # daemon and the LocalCluster's worker processes. The workers must finish their
+    # jobs and stay quiet; the daemon must not wait out the grace period.
+    grace_s = 120
+    config = tmp_path / "campaign.yaml"
+    config.write_text(
+        CONFIG.replace("MAX_POINTS", "16")
+        .replace("grace_period_s: 5", f"grace_period_s: {grace_s}")
+        .replace("refit_every: 10", "refit_every: 1000")
+        + "surrogate: {ensemble_size: 1, max_epochs: 2, patience: 1}\n"
+    )
+    store = tmp_path / "campaign.h5"
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        daemon = start_command("run", str(config), "--store", str(store),
+                               sleep=2.0, log=log)  # fmt: skip
+        try:
+            wait_for_points(store, 2, timeout=120)
+            os.killpg(daemon.pid, signal.SIGINT)
+            interrupted_at = time.monotonic()
+            out, _ = daemon.communicate(timeout=grace_s + 60)
+            stopped_after = time.monotonic() - interrupted_at
+        finally:
+            kill_group(daemon)
+    err = log_path.read_text()
+    seen = finished_records(store)
+
+    assert daemon.returncode == 0, err[-3000:]
+    assert "campaign stopped (interrupted)" in out
+    assert err.count("SIGINT received") == 1, err[-3000:]
+    for noise in ("Traceback", "KeyboardInterrupt", "cannot finish", "cancelling"):
+        assert noise not in err, err[-3000:]
+    assert stopped_after < grace_s / 2, err[-3000:]
+    with CampaignStore.open(store, mode="r") as s:
+        assert s.metrics()[-1]["stop_reason"] == "interrupted"
+        assert s.counts()["pending"] > 0
+
+    with log_path.open("w") as log:
+        resumed = start_command("resume", str(store), "--json", sleep=0.0, log=log)
+        out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, log_path.read_text()[-3000:]
+    assert '"stop_reason": "max_points"' in out
+    final = finished_records(store)
+    assert {i: final[i] for i in seen} == seen
+    assert sorted(final) == list(range(16))
+
+
+def test_ctrl_c_does_not_wait_for_jobs_whose_workers_were_killed(tmp_path):
+    # Workers that die anyway after the Ctrl-C (killed, crashed) leave jobs that
+    # cannot finish: the run ends without spending the grace period on them, and
+    # their points stay pending. The nanny restarts the workers meanwhile.
+    grace_s = 120
+    config = tmp_path / "campaign.yaml"
+    config.write_text(
+        CONFIG.replace("MAX_POINTS", "16")
+        .replace("grace_period_s: 5", f"grace_period_s: {grace_s}")
+        .replace("in_flight: 4", "in_flight: 2")
+    )
+    store = tmp_path / "campaign.h5"
+    started = tmp_path / "started"
+    started.mkdir()
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        daemon = start_command("run", str(config), "--store", str(store),
+                               sleep=600.0, log=log, started_dir=started)  # fmt: skip
+        try:
+            wait_for_files(started, 2, timeout=120)
+            workers = worker_processes(daemon.pid)
+            os.killpg(daemon.pid, signal.SIGINT)
+            interrupted_at = time.monotonic()
+            time.sleep(0.5)  # into the drain
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            out, _ = daemon.communicate(timeout=grace_s + 60)
+            stopped_after = time.monotonic() - interrupted_at
+        finally:
+            kill_group(daemon)
+    err = log_path.read_text()
+
+    assert len(workers) == 2
+    assert daemon.returncode == 0, err[-3000:]
+    assert "campaign stopped (interrupted)" in out
+    assert "cannot finish" in err, err[-3000:]
+    assert stopped_after < grace_s / 2, err[-3000:]
+    with CampaignStore.open(store, mode="r") as s:
+        counts = s.counts()
+        assert s.metrics()[-1]["stop_reason"] == "interrupted"
+        assert counts["pending"] == len(s) > 0, counts
+
+
+def wait_for_files(directory: Path, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(directory.iterdir())) < n:
+        assert time.monotonic() < deadline, f"fewer than {n} files in {directory}"
+        time.sleep(0.1)
+
+
+def worker_processes(daemon_pid: int) -> list[int]:
+    """Process ids of the daemon's LocalCluster workers, read from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # the process ended while being looked at
+            continue
+        if parent == daemon_pid and b"spawn_main" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 @pytest.mark.slow
