@@ -9,7 +9,8 @@ One :class:`Campaign` drives one store (DESIGN.md "Data flow of one campaign"):
   is recorded in the store as it arrives;
 - every ``refit_every`` new results the surrogate is refitted in a background thread
   of this process, so dispatching never waits for a fit; the finished fit is
-  folded in by the dispatch loop (metrics row, checkpoint, stop rule);
+  folded in by the dispatch loop (metrics row, checkpoint, stop rule), and then the
+  checkpoints of older refits are removed as ``campaign.keep_checkpoints`` says;
 - failed jobs are retried with the same seed up to ``max_retries`` times, except
   those whose simulator marked the failure final (``extra["retryable"] is False``,
   e.g. a spectrum generator stopping on the physics of the point); a job
@@ -355,6 +356,7 @@ class Campaign:
         self.checkpoint_dir_ = Path(
             self.checkpoint_dir or checkpoint_directory(self.store.path)
         )
+        _remove_partial_checkpoints(self.checkpoint_dir_)
         self.scratch_root_ = (
             str(Path(f"{self.store.path}.scratch").resolve())
             if cfg.dask.shared_filesystem
@@ -710,10 +712,12 @@ class Campaign:
     def _save_checkpoints(
         self, round_: int, surrogates: dict[int, Any], energies_row: dict
     ) -> dict[int, Path]:
+        from scynet_al.checkpoint import campaign_name
+
         self.checkpoint_dir_.mkdir(parents=True, exist_ok=True)
         paths = {}
         for energy, surrogate in surrogates.items():
-            path = self.checkpoint_dir_ / f"round-{round_:05d}-{energy}TeV.ckpt"
+            path = self.checkpoint_dir_ / campaign_name(round_, energy)
             self.surrogates_.save(
                 path,
                 surrogate,
@@ -742,6 +746,39 @@ class Campaign:
         self.surrogate_ = outcome.surrogates[self.energies_[0]]
         self.converged_ = outcome.converged
         logger.info("%s", _refit_line(outcome.row))
+        self._prune_checkpoints()
+
+    def _prune_checkpoints(self) -> None:
+        """Remove checkpoints of refits beyond ``campaign.keep_checkpoints``.
+
+        Called once the newest checkpoint is written and referenced in the store.
+        """
+        keep = self.config.campaign.keep_checkpoints
+        if keep is None:
+            return
+        from scynet_al import checkpoint
+
+        rounds = _rounds_to_keep(
+            self.metrics_rows_, self.energies_, keep, self._latest_checkpoint_round()
+        )
+        removed = checkpoint.prune(self.checkpoint_dir_, rounds)
+
+        if removed:
+            logger.info(
+                "removed checkpoints of rounds %s (%d files; campaign.keep_checkpoints "
+                "%d, and the latest and the best refit are kept too)",
+                sorted({checkpoint.parse_campaign_name(p.name)[0] for p in removed}),
+                len(removed),
+                keep,
+            )
+
+    def _latest_checkpoint_round(self) -> int | None:
+        """Round of the checkpoint the store names as latest, or None."""
+        from scynet_al import checkpoint
+
+        latest = self.store.latest_checkpoint()
+        named = None if latest is None else checkpoint.parse_campaign_name(latest.name)
+        return None if named is None else named[0]
 
     def _final_refit(self) -> str:
         """Budget spent: fold in the last results with one more fit, then stop."""
@@ -1092,6 +1129,65 @@ class EnsembleSurrogates:
 
         surrogate, _ = checkpoint.load(path)
         return surrogate
+
+
+# -- checkpoint files ----------------------------------------------------------------
+
+
+def _remove_partial_checkpoints(directory: Path) -> None:
+    """Remove what checkpoint writes cut short left behind (see ``checkpoint``).
+
+    Only the daemon holding the store's writer lock writes to ``directory``, and at
+    its start no write of its own is under way.
+    """
+    from scynet_al import checkpoint
+
+    checkpoint.remove_partial_writes(directory)
+
+
+def _rounds_to_keep(
+    refits: list[Mapping[str, Any]],
+    energies: list[int],
+    keep: int,
+    latest_round: int | None,
+) -> dict[int, set[int]]:
+    """Rounds whose checkpoints stay, by energy.
+
+    Args:
+        refits: The campaign's refit metrics rows, oldest first.
+        energies: The campaign's energies (TeV).
+        keep: How many of the newest refits keep their checkpoints.
+        latest_round: Round of the checkpoint the store names as latest, if any.
+
+    Returns:
+        Per energy: the newest ``keep`` refit rounds, the latest round and the
+        round of the best refit at that energy.
+    """
+    newest = set(sorted({int(r["round"]) for r in refits})[-keep:])
+    if latest_round is not None:
+        newest.add(latest_round)
+    kept = {}
+    for energy in energies:
+        best = _best_round(refits, energy)
+        kept[energy] = newest | ({best} if best is not None else set())
+    return kept
+
+
+def _best_round(refits: list[Mapping[str, Any]], energy: int) -> int | None:
+    """Round of the refit with the lowest overall validation error at one energy.
+
+    Refits are compared by the error each scored when it was made; the validation
+    set grows between refits, so an early refit scored on few points may win. Of
+    equal errors the newest refit wins; refits without validation points take no
+    part.
+    """
+    scored = []
+    for row in refits:
+        entry = row.get("energies", {}).get(str(energy)) or {}
+        error = (entry.get("ensemble") or {}).get("overall", {}).get("mean_abs_error")
+        if error is not None:
+            scored.append((float(error), -int(row["round"])))
+    return -min(scored)[1] if scored else None
 
 
 # -- metrics and stop rule -----------------------------------------------------------

@@ -1,11 +1,19 @@
-"""Surrogate checkpoints: ensemble, normalisation, training domain and metrics, atomically."""
+"""Surrogate checkpoints: ensemble, normalisation, training domain and metrics, atomically.
+
+Besides reading and writing one checkpoint, this module names a campaign's
+checkpoint files (``round-00012-13TeV.ckpt``), removes those of older refits
+(:func:`prune`) and removes what an interrupted write left behind
+(:func:`remove_partial_writes`).
+"""
 
 from __future__ import annotations
 
 import datetime
 import logging
 import os
+import re
 import tempfile
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,20 @@ logger = logging.getLogger(__name__)
 #: Format name and version stored in every checkpoint.
 FORMAT_NAME = "scynet-al-checkpoint"
 FORMAT_VERSION = 1
+
+#: File name of a campaign's checkpoint of one refit at one energy.
+CAMPAIGN_NAME = re.compile(r"round-(?P<round>\d{5,})-(?P<energy>\d+)TeV\.ckpt")
+
+#: Temporary file of such a checkpoint whose write was cut short: the name
+#: :func:`_write_atomically` gives it (``.round-00012-13TeV.ckpt.k3j9x_2a.tmp``).
+PARTIAL_NAME = re.compile(r"\.round-\d{5,}-\d+TeV\.ckpt\..+\.tmp")
+
+#: Appended to the message about a missing campaign checkpoint.
+PRUNED_HINT = (
+    "; a campaign keeps only the checkpoints of its newest refits"
+    " (campaign.keep_checkpoints), its best refit and its latest one, so this one"
+    " may have been removed: export the campaign store for its latest network"
+)
 
 
 def save(
@@ -87,7 +109,7 @@ def load(path: str | os.PathLike) -> tuple[Ensemble, dict[str, Any]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"cannot read checkpoint {path}: no such file")
+        raise ModelError(missing_message(path))
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a foreign file makes torch raise almost any type
@@ -124,7 +146,94 @@ def load(path: str | os.PathLike) -> tuple[Ensemble, dict[str, Any]]:
     return ensemble, meta
 
 
+def missing_message(path: Path) -> str:
+    """What to tell a user asking for a checkpoint file that does not exist."""
+    hint = PRUNED_HINT if parse_campaign_name(path.name) is not None else ""
+    return f"cannot read checkpoint {path}: no such file{hint}"
+
+
+def campaign_name(round_: int, energy_tev: int) -> str:
+    """File name of a campaign's checkpoint of one refit (``round-00012-13TeV.ckpt``)."""
+    return f"round-{round_:05d}-{energy_tev}TeV.ckpt"
+
+
+def parse_campaign_name(name: str) -> tuple[int, int] | None:
+    """``(round, energy_tev)`` of a campaign checkpoint's file name, or None."""
+    match = CAMPAIGN_NAME.fullmatch(name)
+    return None if match is None else (int(match["round"]), int(match["energy"]))
+
+
+def prune(
+    directory: str | os.PathLike, keep: Mapping[int, Collection[int]]
+) -> list[Path]:
+    """Remove the campaign checkpoints in ``directory`` of rounds not to be kept.
+
+    Only regular files directly in ``directory`` whose names are campaign
+    checkpoint names (:func:`campaign_name`) of an energy in ``keep`` are
+    candidates; every other file is left alone. A file that cannot be removed is
+    logged at WARNING and stays: it costs disk space, not correctness.
+
+    Args:
+        directory: A campaign's checkpoint directory.
+        keep: Rounds whose checkpoints stay, by energy (TeV).
+
+    Returns:
+        The files removed, by energy and then oldest round first.
+    """
+    doomed = []
+    for path in _files_named(Path(directory), CAMPAIGN_NAME):
+        round_, energy = parse_campaign_name(path.name)
+        if energy in keep and round_ not in keep[energy]:
+            doomed.append(((energy, round_), path))
+
+    removed = [path for _, path in sorted(doomed) if _remove(path)]
+    for path in removed:
+        logger.debug("removed checkpoint %s", path)
+    return removed
+
+
+def remove_partial_writes(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of campaign checkpoint writes that were cut short.
+
+    A write killed midway (kill -9, power cut) leaves its temporary file behind
+    (:func:`_write_atomically`). Call this only while no checkpoint is being
+    written to ``directory``, e.g. when the campaign that owns it starts.
+
+    Args:
+        directory: A campaign's checkpoint directory (need not exist).
+
+    Returns:
+        The files removed.
+    """
+    removed = [
+        path for path in _files_named(Path(directory), PARTIAL_NAME) if _remove(path)
+    ]
+    for path in removed:
+        logger.info("removed %s, left by a checkpoint write that was cut short", path)
+    return removed
+
+
+def _files_named(directory: Path, pattern: re.Pattern[str]) -> Iterator[Path]:
+    """Regular files directly in ``directory`` whose whole names match ``pattern``."""
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.iterdir()):
+        if pattern.fullmatch(path.name) and path.is_file():
+            yield path
+
+
+def _remove(path: Path) -> bool:
+    """Delete one file; False (and a warning) when the file system refuses."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("cannot remove %s (%s); it stays", path, exc)
+        return False
+    return True
+
+
 def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
+    """Write through ``.<name>.<random>.tmp`` beside ``path``, then rename it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent

@@ -97,7 +97,7 @@ class BudgetConfig(_Section):
 
 
 class CampaignConfig(_Section):
-    """The campaign loop: energies, stop rule, job handling and budget."""
+    """The campaign loop: energies, stop rule, job handling, checkpoints and budget."""
 
     name: Annotated[str, Field(min_length=1)] = "campaign"
     seed: NonNegInt = 0
@@ -110,6 +110,14 @@ class CampaignConfig(_Section):
     grace_period_s: NonNegFloat = 60.0
     job_timeout_s: PosFloat = 3600.0
     points_per_round: PosInt = 50
+    # A direct network's checkpoint takes about 1.1 MB per ensemble member and
+    # energy (5.5 MB for five), written at every refit: hundreds of refits in a
+    # campaign of weeks fill gigabytes. Five refits (at most ~33 MB per energy with
+    # the best one, however long the campaign runs) leave room to compare the last
+    # few networks or fall back on one when a refit turns out worse; the latest and
+    # the best refit's checkpoints are always kept, and every label stays in the
+    # store, so a network can always be trained again. None keeps every checkpoint.
+    keep_checkpoints: PosInt | None = 5
     budget: BudgetConfig = BudgetConfig()
 
     @pydantic.field_validator("energies_tev")
@@ -120,6 +128,19 @@ class CampaignConfig(_Section):
         if any(e <= 0 for e in value) or len(set(value)) != len(value):
             raise _KeyedValueError(
                 "", list(value), "energies must be positive and distinct"
+            )
+        return value
+
+    @pydantic.field_validator("keep_checkpoints", mode="before")
+    @classmethod
+    def _check_keep_checkpoints(cls, value: Any) -> Any:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if value is not None and not (whole and value >= 1):
+            raise _KeyedValueError(
+                "",
+                value,
+                "give the number of newest refits whose checkpoints are kept (a"
+                " whole number, at least 1), or null to keep every checkpoint",
             )
         return value
 

@@ -32,7 +32,9 @@ key                     dtype, shape    meaning
 ======================  ==============  ============================================
 
 Absent numbers are NaN. A column of width zero (no analyses, no features) is
-stored with width one and ignored.
+stored with width one and ignored. A ``checkpoint_path`` row outlives its file: the
+campaign removes the checkpoints of older refits (``campaign.keep_checkpoints``),
+never the latest one.
 
 Concurrency: the file is written in HDF5 SWMR mode (single writer, multiple
 readers). Only fixed-size types are stored, since SWMR cannot grow variable-length
@@ -514,7 +516,9 @@ class CampaignStore:
         """Reference a network checkpoint file written for a round.
 
         Paths inside the store's directory are kept relative to it, so a campaign
-        directory can move as a whole.
+        directory can move as a whole. Unlike a record, the reference is synced to
+        disk before the call returns: a campaign removes older checkpoints right
+        after, and a power cut must not leave the store naming a removed one.
         """
         self._require_writer()
         blob = _relative_to(Path(path), self._path.parent).encode()
@@ -527,6 +531,7 @@ class CampaignStore:
         self._file.flush()
         _write_row(self._get("checkpoint_round"), n, int(round))
         self._file.flush()
+        _fsync(self._path)
 
     # --------------------------------------------------------------- reading
 

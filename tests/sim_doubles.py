@@ -215,3 +215,51 @@ class KnnSurrogates:
         import pickle
 
         return pickle.loads(Path(path).read_bytes())[0]
+
+
+class ExactSurrogate:
+    """The analytic simulator's chi-square shifted by a set error, with zero spread."""
+
+    def __init__(self, space, simulator: AnalyticSimulator, energy: int, error: float):
+        self.space = space
+        self.lower, self.upper = simulator.lower, simulator.upper
+        self.energy = energy
+        self.error = error
+
+    def predict(self, U: np.ndarray, return_std: bool = False):
+        """Simulated chi2 of the points plus ``error`` (and a zero spread)."""
+        X = self.space.from_unit(np.atleast_2d(U))
+        u = (X - self.lower) / (self.upper - self.lower)
+        mean = landscape_chi2(u, energy_tev=self.energy) + self.error
+        return (mean, np.zeros_like(mean)) if return_std else mean
+
+
+class ScoredSurrogates(KnnSurrogates):
+    """Campaign ``surrogates`` stand-in whose validation error is chosen per refit.
+
+    Every fit predicts the simulator's exact chi2 plus ``error(energy, round)``, so
+    the overall mean |dchi2| a refit scores is known before the campaign runs.
+
+    Args:
+        space: The campaign's parameter space.
+        simulator: The :class:`AnalyticSimulator` that labels the campaign.
+        error: Error of the fit of one round at one energy (chi2 units, >= 0).
+    """
+
+    def __init__(self, space, simulator: AnalyticSimulator, error) -> None:
+        super().__init__()
+        self.space = space
+        self.simulator = simulator
+        self.error = error
+        self.loads: list[Path] = []
+
+    def fit(self, energy: int, round_: int, U: np.ndarray, chi2: np.ndarray):
+        """Remember ``(energy, round, n)`` and return the shifted exact model."""
+        self.fits.append((energy, round_, len(chi2)))
+        error = float(self.error(energy, round_))
+        return ExactSurrogate(self.space, self.simulator, energy, error)
+
+    def load(self, path: Path):
+        """The pickled model; the path is remembered in ``loads``."""
+        self.loads.append(Path(path))
+        return super().load(path)

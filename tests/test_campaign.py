@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster
 from scynet_al.campaign import Campaign, _stop_rule_holds
 from scynet_al.config import parse_config
 from scynet_al.store import CampaignStore
-from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
+from tests.sim_doubles import AnalyticSimulator, KnnSurrogates, ScoredSurrogates
 
 BASE = {
     "campaign": {
@@ -502,3 +502,210 @@ def test_a_simulator_that_may_outlast_the_job_timeout_is_warned_about(caplog) ->
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "900 s" in warnings[0] and "1800 s" in warnings[0]
+
+
+# -- checkpoint retention ----------------------------------------------------------
+
+
+def ckpt_names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def round_names(rounds, energy: int) -> list[str]:
+    return [f"round-{r:05d}-{energy}TeV.ckpt" for r in rounds]
+
+
+def run_scored(config, store, client, error, energies=(13,), **kwargs):
+    space = config.build_space()
+    simulator = AnalyticSimulator.for_space(space, energies=energies)
+    surrogates = ScoredSurrogates(space, simulator, error)
+    campaign = Campaign(
+        config, store, client, simulator=simulator, surrogates=surrogates, **kwargs
+    )
+    return surrogates, campaign.run()
+
+
+def test_old_checkpoints_are_removed_but_the_latest_and_the_best_stay(
+    tmp_path, client, caplog
+):
+    # The best refit is round 2 at 8 TeV and round 3 at 13 TeV; every other refit
+    # scores worse the later it comes, so with keep_checkpoints 2 exactly rounds
+    # {2, R-1, R} stay at 8 TeV and {3, R-1, R} at 13 TeV.
+    config = make_config(
+        campaign=campaign_overrides(
+            energies_tev=[8, 13],
+            refit_every=10,
+            points_per_round=10,
+            keep_checkpoints=2,
+            budget={"max_points": 110, "max_wall_time_hours": 1.0},
+        )
+    )
+    best = {8: 2, 13: 3}
+
+    def error(energy, round_):
+        return 0.5 if round_ == best[energy] else 2.0 + round_
+
+    directory = tmp_path / "campaign.h5.checkpoints"
+    directory.mkdir()
+    (directory / "notes.txt").write_text("kept by hand")
+    store = CampaignStore.create(
+        tmp_path / "campaign.h5",
+        config_text=config.text,
+        space=config.build_space(),
+        energies=[8, 13],
+        analyses={8: ["analytic"], 13: ["analytic"]},
+    )
+    with caplog.at_level(logging.DEBUG, logger="scynet_al"), store:
+        run_scored(config, store, client, error, energies=(8, 13))
+        refits = [r for r in store.metrics() if r["kind"] == "refit"]
+        latest = store.latest_checkpoint()
+
+    last = len(refits)
+    assert [r["round"] for r in refits] == list(range(1, last + 1))
+    assert last >= 6, "too few refits to tell kept from removed rounds"
+    for energy, round_ in best.items():
+        scored = refits[round_ - 1]["energies"][str(energy)]["ensemble"]["overall"]
+        assert scored["mean_abs_error"] == pytest.approx(0.5)
+    kept = {8: [2, last - 1, last], 13: [3, last - 1, last]}
+    assert ckpt_names(directory) == sorted(
+        ["notes.txt", *round_names(kept[8], 8), *round_names(kept[13], 13)]
+    )
+    assert latest == directory / f"round-{last:05d}-8TeV.ckpt"
+    removals = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.DEBUG
+        and r.getMessage().startswith("removed checkpoint")
+    ]
+    assert len(removals) == 2 * (last - 3)
+    summaries = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO and "keep_checkpoints 2" in r.getMessage()
+    ]
+    assert summaries and all(s.startswith("removed ") for s in summaries)
+
+
+def test_keep_checkpoints_null_keeps_every_refit(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(
+            refit_every=10,
+            points_per_round=10,
+            keep_checkpoints=None,
+            budget={"max_points": 50, "max_wall_time_hours": 1.0},
+        )
+    )
+
+    with new_store(tmp_path, config) as store:
+        run_scored(config, store, client, lambda energy, round_: 1.0 + round_)
+        rounds = [r["round"] for r in store.metrics() if r["kind"] == "refit"]
+
+    assert len(rounds) >= 3
+    assert ckpt_names(tmp_path / "campaign.h5.checkpoints") == round_names(
+        range(1, len(rounds) + 1), 13
+    )
+
+
+def test_a_resumed_campaign_loads_its_latest_checkpoint_after_pruning(
+    tmp_path, client, caplog
+):
+    # Later refits score better, so the newest is also the best: one file stays.
+    def error(energy, round_):
+        return 10.0 / round_
+
+    overrides = {"refit_every": 10, "points_per_round": 10, "keep_checkpoints": 1}
+    config = make_config(
+        campaign=campaign_overrides(**overrides, budget={"max_points": 40})
+    )
+    directory = tmp_path / "campaign.h5.checkpoints"
+    with new_store(tmp_path, config) as store:
+        run_scored(config, store, client, error)
+        first = store.current_round
+    assert first >= 2
+    assert ckpt_names(directory) == round_names([first], 13)
+
+    bigger = make_config(
+        campaign=campaign_overrides(**overrides, budget={"max_points": 60})
+    )
+    with (
+        caplog.at_level(logging.INFO, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        surrogates, summary = run_scored(bigger, store, client, error)
+        last = store.current_round
+
+    assert surrogates.loads == [directory / f"round-{first:05d}-13TeV.ckpt"]
+    assert f"(round {first})" in caplog.text and "is missing" not in caplog.text
+    assert summary.stop_reason == "max_points"
+    assert last > first
+    assert ckpt_names(directory) == round_names([last], 13)
+
+
+def test_leftovers_of_cut_short_checkpoint_writes_are_removed_at_start(
+    tmp_path, client, caplog
+):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 0}))
+    directory = tmp_path / "campaign.h5.checkpoints"
+    directory.mkdir()
+    leftovers = [
+        ".round-00002-13TeV.ckpt.k3j9x_2a.tmp",
+        ".round-00010-8TeV.ckpt.q_1.tmp",
+    ]
+    others = [
+        "round-00001-13TeV.ckpt",
+        "notes.txt",
+        "scratch.tmp",
+        ".other.ckpt.k3j9x_2a.tmp",
+        ".round-00001-13TeV.ckpt.tmp",
+    ]
+    for name in leftovers + others:
+        (directory / name).write_bytes(b"x")
+    (directory / ".round-00003-13TeV.ckpt.dir.tmp").mkdir()
+
+    with (
+        caplog.at_level(logging.INFO, logger="scynet_al.checkpoint"),
+        new_store(tmp_path, config) as store,
+    ):
+        run(config, store, client)
+
+    assert ckpt_names(directory) == sorted([*others, ".round-00003-13TeV.ckpt.dir.tmp"])
+    removed = [
+        r.getMessage() for r in caplog.records if r.name == "scynet_al.checkpoint"
+    ]
+    assert len(removed) == 2
+    assert all(any(name in m for m in removed) for name in leftovers)
+
+
+def refit_row(round_, errors):
+    """A refit metrics row with an overall validation error per energy (or none)."""
+    return {
+        "kind": "refit",
+        "round": round_,
+        "energies": {
+            str(e): {
+                "ensemble": None
+                if err is None
+                else {"overall": {"mean_abs_error": err}}
+            }
+            for e, err in errors.items()
+        },
+    }
+
+
+def test_rounds_to_keep_are_the_newest_the_latest_and_the_best_per_energy():
+    from scynet_al.campaign import _rounds_to_keep
+
+    refits = [
+        refit_row(1, {8: None, 13: None}),  # no validation points yet
+        refit_row(2, {8: 3.0, 13: 0.7}),
+        refit_row(3, {8: 1.0, 13: 2.0}),
+        refit_row(4, {8: 1.0, 13: 2.5}),  # ties with round 3: the newer one wins
+        refit_row(5, {8: 2.0, 13: 1.5}),
+        refit_row(6, {8: 4.0, 13: 0.9}),
+    ]
+
+    # The store names round 5 as latest (round 6 was written but not referenced).
+    assert _rounds_to_keep(refits, [8, 13], 1, 5) == {8: {4, 5, 6}, 13: {2, 5, 6}}
+    assert _rounds_to_keep(refits, [8, 13], 3, 6) == {8: {4, 5, 6}, 13: {2, 4, 5, 6}}
+    assert _rounds_to_keep(refits[:1], [13], 2, None) == {13: {1}}
+    assert _rounds_to_keep([], [13], 2, None) == {13: set()}

@@ -141,3 +141,106 @@ def test_foreign_files_are_refused(tmp_path, fitted):
             metrics={},
             config_hash="",
         )
+
+
+#: Starts a checkpoint write with the campaign's file name and dies by SIGKILL
+#: half-way through it, as a daemon killed during a refit does.
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    import torch
+    from scynet_al import checkpoint
+
+    def half_then_killed(obj, fh):
+        fh.write(b"half a checkpoint")
+        fh.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    torch.save = half_then_killed
+    checkpoint._write_atomically(Path(sys.argv[1]), {})
+    """
+)
+
+
+def test_a_killed_write_leaves_a_temporary_file_that_is_removed(tmp_path, caplog):
+    target = tmp_path / "round-00007-13TeV.ckpt"
+    others = ["round-00006-13TeV.ckpt", "notes.txt", ".cache.tmp", "x.ckpt.abc.tmp"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"keep")
+
+    writer = _run(KILLED_WRITER, str(target))
+    assert writer.returncode == -signal.SIGKILL, writer.stderr
+    leftovers = sorted(set(os.listdir(tmp_path)) - set(others))
+    assert len(leftovers) == 1
+    assert leftovers[0].startswith(".round-00007-13TeV.ckpt.")
+    assert leftovers[0].endswith(".tmp")
+
+    with caplog.at_level("INFO", logger="scynet_al.checkpoint"):
+        removed = checkpoint.remove_partial_writes(tmp_path)
+
+    assert removed == [tmp_path / leftovers[0]]
+    assert sorted(os.listdir(tmp_path)) == sorted(others)
+    assert leftovers[0] in caplog.text
+
+
+def test_remove_partial_writes_in_a_missing_directory_removes_nothing(tmp_path):
+    assert checkpoint.remove_partial_writes(tmp_path / "absent") == []
+
+
+def test_prune_removes_only_campaign_checkpoints_of_rounds_not_kept(tmp_path, caplog):
+    for round_ in range(1, 7):
+        for energy in (8, 13):
+            (tmp_path / f"round-{round_:05d}-{energy}TeV.ckpt").write_bytes(b"w")
+    foreign = [
+        "notes.txt",
+        "round-00002-13TeV.ckpt.bak",
+        "round-2-13TeV.ckpt",
+        "old-round-00002-13TeV.ckpt",
+        "round-00002-7TeV.ckpt",
+        ".round-00002-13TeV.ckpt.k3j9x_2a.tmp",
+    ]
+    for name in foreign:
+        (tmp_path / name).write_bytes(b"x")
+    # A directory with a checkpoint's name, holding one: neither is touched.
+    nested = tmp_path / "round-00009-13TeV.ckpt" / "round-00001-13TeV.ckpt"
+    nested.parent.mkdir()
+    nested.write_bytes(b"w")
+
+    with caplog.at_level("DEBUG", logger="scynet_al.checkpoint"):
+        removed = checkpoint.prune(tmp_path, {8: {1, 5, 6}, 13: {2, 5, 6}})
+
+    assert [p.name for p in removed] == [
+        "round-00002-8TeV.ckpt",
+        "round-00003-8TeV.ckpt",
+        "round-00004-8TeV.ckpt",
+        "round-00001-13TeV.ckpt",
+        "round-00003-13TeV.ckpt",
+        "round-00004-13TeV.ckpt",
+    ]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [
+            *foreign,
+            "round-00001-8TeV.ckpt",
+            "round-00005-8TeV.ckpt",
+            "round-00006-8TeV.ckpt",
+            "round-00002-13TeV.ckpt",
+            "round-00005-13TeV.ckpt",
+            "round-00006-13TeV.ckpt",
+            "round-00009-13TeV.ckpt",
+        ]
+    )
+    assert nested.exists()
+    assert caplog.text.count("removed checkpoint") == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "hinted"),
+    [("round-00003-13TeV.ckpt", True), ("round-123456-8TeV.ckpt", True),
+     ("net.ckpt", False)],
+)  # fmt: skip
+def test_a_missing_campaign_checkpoint_mentions_retention(tmp_path, name, hinted):
+    with pytest.raises(ModelError, match="no such file") as info:
+        checkpoint.load(tmp_path / name)
+
+    assert ("campaign.keep_checkpoints" in str(info.value)) is hinted

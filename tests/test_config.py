@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sampler.regions import ChiSquareRegions
 from scynet_al.config import Config, load_config, parse_config
@@ -186,6 +187,37 @@ def test_bad_campaign_values_are_refused(campaign, key):
 
     with pytest.raises(ConfigError, match=rf"^x\.yaml: {key}"):
         parse_config(text, source="x.yaml")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "five", "'5'", "2.5", "true", "[5]"])
+def test_keep_checkpoints_must_be_a_positive_whole_number_or_null(value):
+    text = f"campaign: {{keep_checkpoints: {value}}}\nspace: {{model: pmssm11}}\n"
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="x.yaml")
+
+    message = str(info.value)
+    assert message.startswith("x.yaml: campaign.keep_checkpoints = ")
+    assert message.endswith("or null to keep every checkpoint")
+
+
+@pytest.mark.parametrize(
+    ("campaign", "kept"),
+    [("{}", 5), ("{keep_checkpoints: null}", None), ("{keep_checkpoints: 1}", 1)],
+)
+def test_keep_checkpoints_default_null_and_one(campaign, kept):
+    text = f"campaign: {campaign}\nspace: {{model: pmssm11}}\n"
+
+    assert parse_config(text).campaign.keep_checkpoints == kept
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_configs_spell_out_checkpoint_retention(path):
+    text = path.read_text()
+    lines = [line for line in text.splitlines() if "keep_checkpoints:" in line]
+
+    assert "keep_checkpoints" in yaml.safe_load(text)["campaign"]
+    assert len(lines) == 1 and "#" in lines[0], "the key needs its comment"
 
 
 def test_missing_section_is_named():

@@ -327,3 +327,22 @@ def test_predict_reads_a_csv_that_starts_with_a_byte_order_mark(trained, capsys)
         assert cli_main([*args, "--out", str(tmp / f"{name}-out.csv")]) == 0
     capsys.readouterr()
     assert (tmp / "marked-out.csv").read_text() == (tmp / "plain-out.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "hinted"),
+    [("round-00002-13TeV.ckpt", True), ("elsewhere.ckpt", False)],
+)
+def test_export_of_a_removed_checkpoint_names_the_retention_setting(
+    tmp_path, capsys, name, hinted
+):
+    directory = tmp_path / "campaign.h5.checkpoints"
+    directory.mkdir()
+    missing = directory / name
+
+    assert cli_main(["export", str(missing), "--out", str(tmp_path / "m.pt2")]) == 2
+
+    err = capsys.readouterr().err
+    assert str(missing) in err and len(err.strip().splitlines()) == 1
+    assert ("campaign.keep_checkpoints" in err) is hinted
+    assert not (tmp_path / "m.pt2").exists()

@@ -43,10 +43,13 @@ def _checkpoint_of(path: Path) -> Path:
     """The checkpoint to export: the store's latest, or ``path`` itself."""
     import h5py
 
+    from scynet_al.checkpoint import missing_message, parse_campaign_name
     from scynet_al.errors import ModelError, StoreError
     from scynet_al.store import CampaignStore
 
     if not path.exists():
+        if parse_campaign_name(path.name) is not None:
+            raise ModelError(missing_message(path))
         raise StoreError(f"{path}: no such campaign store or checkpoint")
     if not h5py.is_hdf5(path):
         return path
