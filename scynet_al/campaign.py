@@ -793,6 +793,8 @@ class Campaign:
         """Stop dispatching, give running jobs the grace period, cancel the rest."""
         grace = float(self.config.campaign.grace_period_s)
         deadline = time.monotonic() + grace
+        if reason == "interrupted":
+            self._cancel_jobs_not_started()
         if self.running_:
             logger.info(
                 "stopping (%s): waiting up to %.0f s for %d running jobs",
@@ -814,6 +816,24 @@ class Campaign:
         if reason != "interrupted" and self.fit_ is not None:
             self._fold_finished_fit(wait=True)
         return reason
+
+    def _cancel_jobs_not_started(self) -> None:
+        """On an interrupt, cancel the queued jobs no worker has begun; they stay pending.
+
+        ``in_flight`` keeps more jobs queued than workers run, and waiting for those
+        would make a stop asked for by hand take several simulations longer. A job
+        that starts in the moment before its cancellation reaches the scheduler is
+        cancelled all the same and simply runs again on ``resume``.
+        """
+        queued = [key for key in self.running_ if key not in self.job_starts_]
+        if not queued:
+            return
+        jobs, futures = zip(*(self._forget(key) for key in queued), strict=True)
+        self.client.cancel(list(futures))
+        logger.info(
+            "cancelled %d queued jobs no worker had started; their points stay pending",
+            len(jobs),
+        )
 
     def _abandon_jobs_without_worker(self) -> None:
         """While stopping, cancel the jobs that can no longer finish; they stay pending.

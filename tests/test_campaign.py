@@ -484,6 +484,26 @@ def test_stopping_waits_only_for_jobs_that_can_finish(workers, started_on, waite
         assert not campaign.futures_ and not campaign.job_workers_
 
 
+def test_an_interrupt_cancels_the_queued_jobs_and_waits_for_running_ones():
+    from scynet_al.campaign import _Job
+
+    client = _WorkersClient(["tcp://a:1", "tcp://b:1"])
+    campaign = Campaign(config=None, store=None, client=client)
+    campaign.running_ = {
+        k: _Job(point_id=i, seed=1, x=np.zeros(11))
+        for i, k in enumerate(["run-a", "run-b", "queued-1", "queued-2"])
+    }
+    campaign.futures_ = {k: f"future {k}" for k in campaign.running_}
+    campaign.job_starts_ = {"run-a": 0.0, "run-b": 0.0}
+    campaign.job_workers_ = {"run-a": "tcp://a:1", "run-b": "tcp://b:1"}
+
+    campaign._cancel_jobs_not_started()
+
+    # The two queued jobs go at once; the running ones are left to the grace period.
+    assert sorted(campaign.running_) == ["run-a", "run-b"]
+    assert client.cancelled == ["future queued-1", "future queued-2"]
+
+
 def test_a_simulator_that_may_outlast_the_job_timeout_is_warned_about(caplog) -> None:
     from types import SimpleNamespace
 
