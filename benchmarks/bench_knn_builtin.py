@@ -23,7 +23,6 @@ from the pool's labels and are judged against the cleaner ones). The mean
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,7 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+# The repository (for its packages) and this folder (for relabel_pool).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from relabel_pool import read_labels
 
 from sampler.regions import REGION_NAMES, ChiSquareRegions
 from scynet_al.ensemble import Ensemble
@@ -66,11 +69,7 @@ def load(
 
 def relabelled(path: Path, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``ids`` of the points ``path`` labels ok, and their new chi2."""
-    new = {}
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        if record["status"] == "ok" and record["chi2"] is not None:
-            new[int(record["id"])] = float(record["chi2"])
+    new = read_labels(path)
     where = np.array([i for i, point in enumerate(ids) if int(point) in new], dtype=int)
     return where, np.array([new[int(ids[i])] for i in where])
 

@@ -204,7 +204,10 @@ class PoolPrior:
 
 
 def load_pool(
-    path: str | Path, energy_tev: int = 13, regions: ChiSquareRegions | None = None
+    path: str | Path,
+    energy_tev: int = 13,
+    regions: ChiSquareRegions | None = None,
+    labels: dict[int, float] | None = None,
 ) -> Pool:
     """Read the ok points of a pool (campaign store) at one energy.
 
@@ -212,6 +215,8 @@ def load_pool(
         path: The pool file.
         energy_tev: Energy of the chi2 labels.
         regions: Chi2 regions; default those of the pool's stored config.
+        labels: New chi2 per point id (``relabel_pool.py``); when given, only the
+            points it labels are kept, with its labels.
 
     Returns:
         The pool, not yet split.
@@ -223,8 +228,17 @@ def load_pool(
         space = store.space
         config_text = store.config_text
         analyses = store.analyses.get(energy_tev)
+        if labels is not None:
+            table = store.table()
+            column = list(store.energies).index(energy_tev)
+            ok = (table["status"] == "ok") & np.isfinite(table["chi2"][:, column])
+            ids = table["id"][ok]
     if regions is None:
         regions = regions_of_config(config_text, energy_tev, analyses)
+    if labels is not None:
+        keep = np.array([int(i) in labels for i in ids], dtype=bool)
+        X = X[keep]
+        chi2 = np.array([labels[int(i)] for i in ids[keep]])
     return Pool(space, space.to_unit(X), np.asarray(chi2, dtype=float), regions)
 
 
@@ -970,7 +984,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings(args)
     print(f"machine: {os.cpu_count()} cpus, {platform.platform()}")
     regions = ChiSquareRegions.paper(args.energy) if args.paper_regions else None
-    pool = split_pool(load_pool(args.pool, args.energy, regions), settings.test_size)
+    labels = None
+    if args.labels:
+        from relabel_pool import read_labels  # this script's folder is on sys.path
+
+        labels = read_labels(args.labels)
+    pool = split_pool(
+        load_pool(args.pool, args.energy, regions, labels), settings.test_size
+    )
     print(
         f"pool {args.pool}: {len(pool.chi2)} ok points, test {len(pool.test)}, "
         f"candidates {len(pool.candidates)}, regions {pool.regions.as_dict()}"
@@ -1003,6 +1024,7 @@ def _run_identity(args: argparse.Namespace, pool: Pool, settings: Settings) -> d
         "ok_points": len(pool.chi2),
         "energy": int(args.energy),
         "paper_regions": bool(args.paper_regions),
+        "labels": str(Path(args.labels).resolve()) if args.labels else None,
         "settings": json.loads(json.dumps(asdict(settings), default=str)),
     }
 
@@ -1097,6 +1119,12 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the strategies and seeds already in OUT/results.csv (same pool and settings) and run only the rest",
     )
     parser.add_argument("--energy", type=int, default=13, help="TeV")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="relabel_pool.py output: use only the points it labels, with its labels",
+    )
     parser.add_argument(
         "--paper-regions",
         action="store_true",

@@ -118,6 +118,16 @@ def done_ids(out: Path) -> set[int]:
     return ids
 
 
+def read_labels(path: Path) -> dict[int, float]:
+    """The ok labels of a file this script wrote: point id -> chi2."""
+    labels = {}
+    for line in Path(path).read_text().splitlines():
+        record = json.loads(line)
+        if record["status"] == "ok" and record["chi2"] is not None:
+            labels[int(record["id"])] = float(record["chi2"])
+    return labels
+
+
 def main(argv: list[str] | None = None) -> int:
     """Relabel the pool's ok points, appending to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -52,6 +52,32 @@ def test_load_and_split(bench: ModuleType, pool_path: Path) -> None:
     assert abs(rare_share - RARE_RATE_UNIFORM) < 0.045
 
 
+def test_relabelled_pool_keeps_only_relabelled_points(
+    bench: ModuleType, pool_path: Path, tmp_path: Path
+) -> None:
+    # relabel_pool.py writes one JSON line per point; a point it could not label
+    # ok, or did not reach, leaves the pool, and the others carry the new chi2.
+    from scynet_al.store import CampaignStore
+
+    with CampaignStore.open(pool_path, mode="r") as store:
+        table = store.table()
+    ids, X = table["id"][:3], table["parameters"][:3]
+    lines = [
+        {"id": int(ids[0]), "status": "ok", "chi2": 12.5},
+        {"id": int(ids[2]), "status": "ok", "chi2": 99.0},
+        {"id": int(ids[1]), "status": "failed", "chi2": None},
+    ]
+    labels_path = tmp_path / "labels.jsonl"
+    labels_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    labels = _load("relabel_pool").read_labels(labels_path)
+    pool = bench.load_pool(pool_path, labels=labels)
+
+    assert labels == {int(ids[0]): 12.5, int(ids[2]): 99.0}
+    np.testing.assert_array_equal(pool.chi2, [12.5, 99.0])
+    np.testing.assert_allclose(pool.U, pool.space.to_unit(X[[0, 2]]))
+
+
 def test_resolve_budgets(bench: ModuleType) -> None:
     assert bench.resolve_budgets([500, "all", 100, 5000], 2000) == [100, 500, 2000]
 
