@@ -45,7 +45,7 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
 
     out = Path(out_dir)
     with CampaignStore.open(store_path, mode="r") as store:
-        config = parse_config(store.config_text, source=str(store_path))
+        config = parse_config(store.config_text, source=f"{store_path} (stored config)")
         table = store.table()
         all_rows = store.metrics()
         energies = list(store.energies)

@@ -51,7 +51,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
     from scynet_al.store import CampaignStore
 
     with CampaignStore.open(path, mode="r") as store:
-        config = parse_config(store.config_text, source=str(path))
+        config = parse_config(store.config_text, source=f"{path} (stored config)")
         rows = store.metrics()
         energy = int(config.campaign.energies_tev[0])
         regions = _regions_from_rows(rows, config, energy)

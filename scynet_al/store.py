@@ -70,6 +70,7 @@ network filesystems without ``flock`` support two writers could collide.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import fcntl
 import json
@@ -1006,9 +1007,11 @@ def _open_swmr(path: Path) -> h5py.File:
     """:func:`_open_reader` for a file whose length was checked already."""
     for attempt in range(_READER_OPEN_TRIES):
         try:
-            file = h5py.File(
-                path, "r", libver="latest", swmr=True, rdcc_nbytes=0, locking=False
-            )
+            file = h5py.File(h5py.h5f.open(
+                os.fsencode(path),
+                h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ,
+                fapl=_swmr_read_access(),
+            ))  # fmt: skip
         except OSError as exc:
             if _writer_starting(exc) and attempt + 1 < _READER_OPEN_TRIES:
                 time.sleep(0.05)  # a writer is between its open and the start of SWMR
@@ -1016,11 +1019,84 @@ def _open_swmr(path: Path) -> h5py.File:
             raise StoreError(f"{path}: cannot open as HDF5 file: {exc}") from exc
         try:
             _read_root(file, path)
+        except (KeyError, OSError) as exc:
+            file.close()
+            raise StoreError(f"{path}: store is damaged: {exc}") from exc
         except BaseException:
             file.close()
             raise
         return file
     raise AssertionError("unreachable")
+
+
+#: Reads of one piece of metadata in SWMR-read mode before a checksum mismatch is
+#: taken as damage. A reader may catch the writer in the middle of a flush and
+#: then reads again, pausing twice as long each time: 30 reads wait about 1 s in
+#: all (HDF5 2.0, measured), enough for a flush. HDF5's own default of 100 waits
+#: for hours on a file whose metadata is really damaged (a disk error, a copy
+#: overwritten in place), and the wait sits in the library where Ctrl-C cannot
+#: reach it.
+SWMR_METADATA_READ_ATTEMPTS = 30
+
+
+def _swmr_read_access() -> h5py.h5p.PropFAID:
+    """File-access properties of a reader: latest format, no chunk cache, no file
+    lock, and at most :data:`SWMR_METADATA_READ_ATTEMPTS` metadata reads."""
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    mdc_nelmts, rdcc_nslots, _, rdcc_w0 = fapl.get_cache()
+    fapl.set_cache(mdc_nelmts, rdcc_nslots, 0, rdcc_w0)  # refreshed reads are current
+    fapl.set_file_locking(False, False)
+    _set_metadata_read_attempts(fapl, SWMR_METADATA_READ_ATTEMPTS)
+    return fapl
+
+
+def _set_metadata_read_attempts(fapl: h5py.h5p.PropFAID, attempts: int) -> None:
+    """Call HDF5's H5Pset_metadata_read_attempts, which h5py does not wrap.
+
+    Where the HDF5 library that h5py uses cannot be found in this process, the
+    library's default stays, and a store whose metadata is damaged can keep a
+    reader waiting for a very long time instead of failing.
+    """
+    setter = _hdf5_function("H5Pset_metadata_read_attempts")
+    if setter is None:
+        logger.debug("H5Pset_metadata_read_attempts not found; HDF5 default kept")
+        return
+    if setter(fapl.id, attempts) < 0:
+        logger.debug("H5Pset_metadata_read_attempts(%d) refused", attempts)
+
+
+_HDF5_FUNCTIONS: dict[str, Any] = {}
+
+
+def _hdf5_function(name: str) -> Any:
+    """A function of the HDF5 library loaded by h5py (ctypes), None if not found."""
+    if name not in _HDF5_FUNCTIONS:
+        _HDF5_FUNCTIONS[name] = None
+        library = _loaded_hdf5_library()
+        function = getattr(library, name, None) if library is not None else None
+        if function is not None:
+            function.argtypes = [ctypes.c_int64, ctypes.c_uint]
+            function.restype = ctypes.c_int
+            _HDF5_FUNCTIONS[name] = function
+    return _HDF5_FUNCTIONS[name]
+
+
+def _loaded_hdf5_library() -> ctypes.CDLL | None:
+    """The HDF5 shared library mapped into this process (Linux: /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/libhdf5" in line}
+    except OSError:
+        return None
+    for candidate in sorted(paths):
+        if "hdf5_hl" in candidate:
+            continue
+        try:
+            return ctypes.CDLL(candidate)  # the mapped copy itself, not a second one
+        except OSError:
+            continue
+    return None
 
 
 #: Start of every HDF5 superblock; it sits at byte 0 or after a user block of

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -173,6 +174,38 @@ def test_open_refuses_a_truncated_copy(tmp_path, mode, live):
     ):
         CampaignStore.open(cut, mode=mode)
     assert cut.read_bytes() == before
+
+
+def test_damaged_metadata_is_refused_instead_of_waited_for(tmp_path):
+    # Bytes overwritten inside the root group's object header (a disk error, a copy
+    # damaged in place): its checksum no longer matches. A SWMR reader re-reads
+    # such metadata in case a writer is mid-flush; with HDF5's default number of
+    # reads it waits for hours, out of reach of Ctrl-C. Run in a child process so
+    # that a hang fails the test instead of stalling the suite.
+    path, bad = tmp_path / "c.h5", tmp_path / "bad.h5"
+    with make_store(path) as store:
+        store.add_pending(points(300), "prior", 0)
+    data = bytearray(path.read_bytes())
+    # Superblock version 2/3 (HDF5 format spec, Level 0A): signature 8, versions
+    # and sizes 4, then four 8-byte addresses; the fourth is the root object header.
+    assert data[8] in (2, 3)
+    root = struct.unpack("<Q", data[36:44])[0]
+    assert data[root : root + 4] == b"OHDR"
+    data[root + 20 : root + 36] = b"\xff" * 16
+    bad.write_bytes(bytes(data))
+
+    opened = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from scynet_al.store import CampaignStore\n"
+         "try:\n    CampaignStore.open(sys.argv[1], mode='r')\n"
+         "except Exception as exc:\n    print(type(exc).__name__, exc)",
+         str(bad)],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+
+    assert opened.stdout.startswith(f"StoreError {bad}: store is damaged: ")
+    assert "checksum" in opened.stdout
+    assert bad.read_bytes() == bytes(data)
 
 
 def test_open_refuses_unknown_format_version(tmp_path):
