@@ -165,6 +165,11 @@ def _start_local(n_workers: int, threads_per_worker: int) -> ClusterHandle:
 
     # Workers run this module's dask_setup, after any preloads the user configured.
     preload = [*dask.config.get("distributed.worker.preload", []), __name__]
+    logger.info(
+        "starting %d local workers; a Ctrl-C while they start (a few seconds) is "
+        "ignored",
+        n_workers,
+    )
     with _sigint_ignored():
         cluster = LocalCluster(
             n_workers=n_workers,
