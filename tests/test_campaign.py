@@ -729,3 +729,249 @@ def test_rounds_to_keep_are_the_newest_the_latest_and_the_best_per_energy():
     assert _rounds_to_keep(refits, [8, 13], 3, 6) == {8: {4, 5, 6}, 13: {2, 4, 5, 6}}
     assert _rounds_to_keep(refits[:1], [13], 2, None) == {13: {1}}
     assert _rounds_to_keep([], [13], 2, None) == {13: set()}
+
+
+# -- unusable checkpoints, continued configs, spent budgets ---------------------------
+
+
+def damage(path: Path, how: str) -> bytes:
+    """Cut a checkpoint file short or overwrite its start; return what it holds now."""
+    data = path.read_bytes()
+    if how == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(b"\x00" * 64 + data[64:])
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("damaged", "loaded"),
+    [
+        ({0: "cut"}, 1),  # the newest older checkpoint stands in
+        ({0: "cut", 1: "overwritten"}, 2),  # ... the newest older one that loads
+        ({0: "cut", 1: "cut", 2: "overwritten"}, None),  # none: no surrogate
+    ],
+)
+def test_an_unusable_latest_checkpoint_is_replaced_without_losing_its_evidence(
+    tmp_path, client, caplog, damaged, loaded
+):
+    # Each refit predicts the exact chi2 plus its own round number, so the
+    # surrogate read back tells which checkpoint it came from.
+    def error(energy, round_):
+        return float(round_)
+
+    config = make_config(
+        campaign=campaign_overrides(
+            refit_every=10,
+            points_per_round=10,
+            keep_checkpoints=None,
+            budget={"max_points": 30},
+        )
+    )
+    with new_store(tmp_path, config) as store:
+        run_scored(config, store, client, error)
+        listed = store.checkpoints()
+    assert [r for _, r in listed] == [3, 2, 1]
+    evidence = {listed[k][0]: damage(listed[k][0], how) for k, how in damaged.items()}
+
+    with (
+        caplog.at_level(logging.DEBUG, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        surrogates, summary = run_scored(config, store, client, error)
+        refits = [r["round"] for r in store.metrics() if r.get("kind") == "refit"]
+        latest = store.latest_checkpoint()
+
+    tried = len(damaged) + (loaded is not None)
+    assert surrogates.loads == [path for path, _ in listed[:tried]]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for path in evidence:
+        assert any(str(path) in w and "unusable" in w for w in warnings), warnings
+    if loaded is None:
+        assert any("without a surrogate until the next refit" in w for w in warnings)
+    else:
+        assert any(
+            f"older checkpoint {listed[loaded][0]} (round {3 - loaded})" in w
+            for w in warnings
+        )
+    # The budget is spent, yet the campaign refits at once to replace the latest
+    # checkpoint; the damaged files stay as they were, beside the new round.
+    assert summary.stop_reason == "max_points"
+    assert refits == [1, 2, 3, 4] and surrogates.fits == [
+        (13, 4, surrogates.fits[0][2])
+    ]
+    assert latest == tmp_path / "campaign.h5.checkpoints" / "round-00004-13TeV.ckpt"
+    assert {path: path.read_bytes() for path in evidence} == evidence
+
+
+def test_a_continued_campaign_records_its_new_config_once_started(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 20}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        run(bigger, store, client)
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        run(bigger, store, client)  # the same config again: nothing more to record
+
+    with CampaignStore.open(tmp_path / "campaign.h5") as store:
+        kinds = [r.get("kind") for r in store.metrics()]
+        assert store.config_text == bigger.text != config.text
+        assert store.original_config_text == config.text
+        assert len(store) == 30
+    assert kinds.count("config") == 1
+    assert kinds.index("config") == kinds.index("start", kinds.index("summary")) - 1
+
+
+class _BrokenLoader(KnnSurrogates):
+    """Surrogates whose checkpoint reader fails for a reason other than the file."""
+
+    def load(self, path):
+        raise RuntimeError("out of memory while reading the checkpoint")
+
+
+def test_a_start_that_fails_leaves_the_store_as_it_was(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 20}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        before = (store.metrics(), store.config_text, store.table()["status"])
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        campaign = Campaign(bigger, store, client, surrogates=_BrokenLoader())
+        with pytest.raises(RuntimeError, match="out of memory"):
+            campaign.run()
+
+    with CampaignStore.open(tmp_path / "campaign.h5") as store:
+        after = (store.metrics(), store.config_text, store.table()["status"])
+    assert after[:2] == before[:2]
+    assert after[2].tolist() == before[2].tolist()
+
+
+# -- nothing written by a start that fails -------------------------------------------
+
+
+def write_config(tmp_path: Path, name: str = "c.yaml", **sections) -> Path:
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_first_round_the_proposer_cannot_fill_stops_before_the_store(
+    tmp_path, capsys
+):
+    from scynet_al.cli import main
+
+    config = write_config(tmp_path, proposer={"min_distance": 5.0})
+
+    code = main(["run", str(config), "--store", str(tmp_path / "c.h5")])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{config}: proposer: cannot propose the first round of 15 points" in err
+    assert "lower proposer.min_distance" in err
+    assert list(tmp_path.iterdir()) == [config]
+
+
+def test_the_preflight_proposal_is_the_first_round_of_a_new_store(tmp_path, client):
+    # What the preflight checks is what the campaign then proposes, point by point.
+    from scynet_al.campaign import _make_proposer, _proposal_rng
+
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 15}))
+    regions = {13: config.regions.build(13)}
+    proposer = _make_proposer(
+        config, config.build_space(), regions, fractions={"prior": 1.0}
+    )
+    checked = proposer.propose(15, None, None, _proposal_rng(config, 0, 0))
+
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        table = store.table()
+
+    np.testing.assert_array_equal(table["parameters"], checked.X)
+    assert sorted(table["origin"]) == sorted(
+        o if o == "validation" else "prior" for o in checked.origins
+    )
+
+
+@pytest.fixture
+def unreachable_cluster(monkeypatch):
+    from scynet_al import cluster
+    from scynet_al.errors import CampaignError
+
+    def connect(dask_settings, *, scheduler_address=None):
+        raise CampaignError("cannot reach the Dask scheduler at tcp://127.0.0.1:1")
+
+    monkeypatch.setattr(cluster, "connect", connect)
+
+
+def test_an_unreachable_cluster_creates_no_store(tmp_path, capsys, unreachable_cluster):
+    from scynet_al.cli import main
+
+    config = write_config(tmp_path)
+
+    assert main(["run", str(config), "--store", str(tmp_path / "c.h5")]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [config]
+
+
+def test_an_unreachable_cluster_leaves_a_continued_store_as_it_was(
+    tmp_path, capsys, unreachable_cluster
+):
+    from scynet_al.cli import main
+
+    config = write_config(tmp_path)
+    more = write_config(tmp_path, "more.yaml", campaign={"budget": {"max_points": 90}})
+    store_path = tmp_path / "campaign.h5"
+    with new_store(tmp_path, parse_config(config.read_text())) as store:
+        store.add_pending(store.space.from_unit(np.full((2, 11), 0.5)), "prior", 0)
+    before = (store_path.read_bytes(), store_path.stat().st_mtime_ns)
+
+    assert main(["run", str(more), "--store", str(store_path)]) == 2
+
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
+    with CampaignStore.open(store_path) as store:
+        assert store.config_text == config.read_text()
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_new_store_goes_again_when_its_campaign_fails_before_the_first_point(
+    tmp_path, capsys, monkeypatch, existed
+):
+    # The store exists and its start row is written when the campaign fails (say,
+    # its workers vanish): a store this command created leaves nothing behind,
+    # while one that was there before stays.
+    from types import SimpleNamespace
+
+    from scynet_al import cluster
+    from scynet_al.cli import main
+    from scynet_al.errors import CampaignError
+
+    def connect(dask_settings, *, scheduler_address=None):
+        client = SimpleNamespace(close=lambda: None)
+        return cluster.ClusterHandle(client=client, cluster=None, kind="scheduler")
+
+    def fail_after_start(self):
+        self._prepare()
+        raise CampaignError("every worker left before the first job")
+
+    monkeypatch.setattr(cluster, "connect", connect)
+    monkeypatch.setattr(Campaign, "run", fail_after_start)
+    config = write_config(tmp_path)
+    store_path = tmp_path / "campaign.h5"
+    if existed:
+        new_store(tmp_path, parse_config(config.read_text())).close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+
+    assert main(["run", str(config), "--store", str(store_path)]) == 2
+
+    assert "every worker left" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+    if existed:
+        with CampaignStore.open(store_path) as store:
+            assert [r["kind"] for r in store.metrics()] == ["start"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +82,14 @@ def execute(
     progress: bool = False,
     as_json: bool = False,
 ) -> int:
-    """Check the simulator, open or create the store, run the campaign, print the summary.
+    """Check everything, open or create the store, run the campaign, print the summary.
 
-    Shared by ``run`` and ``resume``. The simulator backend is checked before the
-    store is created, so a misconfigured backend leaves no file behind.
+    Shared by ``run`` and ``resume``. What can be checked without writing comes
+    first: the simulator backend, the campaign's preflight (regions, surrogate, a
+    first round the proposer can fill), whether an existing store takes this
+    config, and the connection to the cluster. A store this command creates is
+    removed again when the campaign fails before its first point; an existing
+    store changes only once the campaign has started (see ``Campaign.run``).
 
     Returns:
         Exit code 0.
@@ -95,9 +101,13 @@ def execute(
     simulator = make_simulator(config.simulator.backend, config.simulator.settings)
     simulator.check()
     preflight(config, simulator)
+    if Path(store_path).exists():
+        check_continuation(config, store_path)
     with (
-        open_or_create_store(config, store_path, simulator) as store,
         connect(config.dask, scheduler_address=scheduler) as handle,
+        _removed_if_start_fails(
+            open_or_create_store(config, store_path, simulator)
+        ) as store,
     ):
         campaign = Campaign(
             config, store, handle.client, simulator=simulator, progress=progress
@@ -109,6 +119,25 @@ def execute(
     else:
         print(format_summary(summary))
     return 0
+
+
+@contextlib.contextmanager
+def _removed_if_start_fails(store: Any) -> Iterator[Any]:
+    """The store, closed on leaving; removed if created here and a failure left it empty.
+
+    A campaign that fails before its first point (a proposal that cannot be made,
+    a cluster that goes away) would otherwise leave a store that pins the campaign
+    seed and refuses the corrected config. A store that existed before is never
+    removed.
+    """
+    try:
+        yield store
+    except BaseException:
+        if store.created_here and len(store) == 0:
+            store.discard()
+        raise
+    finally:
+        store.close()
 
 
 #: Config keys that fix what a store's points mean: seeds derive from the campaign
@@ -123,6 +152,21 @@ IDENTITY_KEYS: tuple[tuple[str, ...], ...] = (
     ("prior",),
     ("simulator",),
 )
+
+
+def check_continuation(config: Any, store_path: Path) -> None:
+    """Refuse to continue the store at ``store_path`` with a config that changes
+    what its points mean (:data:`IDENTITY_KEYS`); the store is only read.
+
+    Raises:
+        ConfigError: The config changes one of the identity keys.
+        StoreError: The store cannot be read.
+    """
+    from scynet_al.store import CampaignStore
+
+    with CampaignStore.open(store_path, mode="r") as reader:
+        stored_text = reader.config_text
+    _check_same_campaign(config, stored_text, store_path)
 
 
 def _check_same_campaign(config: Any, stored_text: str, store_path: Path) -> None:
@@ -147,23 +191,17 @@ def _check_same_campaign(config: Any, stored_text: str, store_path: Path) -> Non
 
 
 def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
-    """The store at ``store_path`` open for writing; created from the config if absent."""
+    """The store at ``store_path`` open for writing; created from the config if absent.
+
+    An existing store is checked against the config (:func:`check_continuation`)
+    and opened unchanged: a campaign started on it records a config that differs
+    from the store's once the start has succeeded.
+    """
     from scynet_al.store import KEY_MASS_PDGS, CampaignStore
 
     if Path(store_path).exists():
-        with CampaignStore.open(store_path, mode="r") as reader:
-            stored_text = reader.config_text
-        _check_same_campaign(config, stored_text, store_path)
-        store = CampaignStore.open(store_path, mode="a")
-        if stored_text.strip() != config.text.strip():
-            store.record_config(config.text)
-            logger.warning(
-                "%s ran with another config; continuing with %s, which is recorded "
-                "in the store for later resumes",
-                store_path,
-                config.source,
-            )
-        return store
+        check_continuation(config, store_path)
+        return CampaignStore.open(store_path, mode="a")
     shape = simulator.describe()
     energies = [int(e) for e in config.campaign.energies_tev]
     return CampaignStore.create(
