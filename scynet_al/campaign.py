@@ -70,7 +70,15 @@ WATCHDOG_INTERVAL_S = 1.0
 #: Seconds between checks, while stopping, for workers that have gone.
 WORKER_CHECK_INTERVAL_S = 1.0
 
-#: Seconds within which a repeated SIGINT/SIGTERM counts as the first one again.
+#: Signals that stop a campaign gracefully: Ctrl-C, kill or a batch system's
+#: end of job, and the hang-up of a closed terminal or a dropped SSH session.
+STOP_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+)
+
+#: Seconds within which a repeated stop signal counts as the first one again.
 SAME_SIGNAL_WINDOW_S = 1.0
 
 #: Exit code of a second interrupt (the shell's convention for SIGINT).
@@ -1013,14 +1021,21 @@ class _ProgressBar:
         c._bar = self.progress
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.progress is not None:
+        if self.progress is None:
+            return
+        try:
             self.progress.stop()
+        except OSError as exc:  # the terminal closed (SIGHUP): nowhere to draw
+            logger.debug("progress bar not closed: %s", exc)
 
 
 def install_signal_handlers(campaign: Campaign) -> None:
-    """SIGINT/SIGTERM: the first stops dispatching gracefully, the second exits at once.
+    """SIGINT/SIGTERM/SIGHUP: the first stops dispatching gracefully, the second exits.
 
-    Must be called from the main thread.
+    SIGHUP comes when the terminal closes or an SSH session drops; it stops the
+    campaign like Ctrl-C, and its unfinished points stay pending for ``resume``. A
+    SIGHUP already ignored (under ``nohup``) stays ignored. Must be called from the
+    main thread.
     """
 
     first_signal_at: list[float] = []
@@ -1036,14 +1051,19 @@ def install_signal_handlers(campaign: Campaign) -> None:
             campaign.request_stop("interrupted")
         elif first_signal_at and now - first_signal_at[0] < SAME_SIGNAL_WINDOW_S:
             # GNU timeout, batch systems and terminals may signal the process and
-            # its group at once: that is one request to stop, not two.
+            # its group at once (a closed terminal: the kernel hangs up the session
+            # leader, the shell its jobs): that is one request to stop, not two.
             logger.debug("%s again within %.1f s: the same request",
                          signal.Signals(signum).name, SAME_SIGNAL_WINDOW_S)  # fmt: skip
         else:
             campaign.hard_exit()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for signum in STOP_SIGNALS:
+        # nohup starts a process with SIGHUP ignored so that it outlives its
+        # terminal; that choice stands.
+        if signum == signal.SIGHUP and signal.getsignal(signum) == signal.SIG_IGN:
+            continue
+        signal.signal(signum, handler)
 
 
 # -- construction from the config ----------------------------------------------------

@@ -421,7 +421,8 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
 
     clock = [100.0]
     monkeypatch.setattr(campaign_module.time, "monotonic", lambda: clock[0])
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = [signal.getsignal(s) for s in signums]
     stub = Stub()
     try:
         campaign_module.install_signal_handlers(stub)
@@ -435,8 +436,61 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
         handler(signal.SIGINT, None)
         assert stub.hard_exits == 1
     finally:
-        signal.signal(signal.SIGINT, saved[0])
-        signal.signal(signal.SIGTERM, saved[1])
+        for signum, previous in zip(signums, saved, strict=True):
+            signal.signal(signum, previous)
+
+
+def test_a_closed_terminal_stops_the_campaign_like_ctrl_c(monkeypatch):
+    # The kernel hangs up the session leader, and the shell then signals its job's
+    # process group: two SIGHUPs at once, one graceful stop.
+    import signal
+
+    from scynet_al import campaign as campaign_module
+
+    class Stub:
+        _stop_request = None
+        hard_exits = 0
+
+        def request_stop(self, reason):
+            self._stop_request = reason
+
+        def hard_exit(self):
+            self.hard_exits += 1
+
+    monkeypatch.setattr(campaign_module.time, "monotonic", lambda: 100.0)
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = [signal.getsignal(s) for s in signums]
+    stub = Stub()
+    try:
+        campaign_module.install_signal_handlers(stub)
+        handlers = {s: signal.getsignal(s) for s in signums}
+        handlers[signal.SIGHUP](signal.SIGHUP, None)
+        handlers[signal.SIGHUP](signal.SIGHUP, None)
+    finally:
+        for signum, previous in zip(signums, saved, strict=True):
+            signal.signal(signum, previous)
+
+    assert len(set(handlers.values())) == 1
+    assert stub._stop_request == "interrupted" and stub.hard_exits == 0
+
+
+def test_a_hang_up_ignored_under_nohup_stays_ignored():
+    import signal
+
+    from scynet_al import campaign as campaign_module
+
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = [signal.getsignal(s) for s in signums]
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        campaign_module.install_signal_handlers(Campaign(None, None, None))
+        installed = [signal.getsignal(s) for s in signums]
+    finally:
+        for signum, previous in zip(signums, saved, strict=True):
+            signal.signal(signum, previous)
+
+    assert installed[2] == signal.SIG_IGN
+    assert callable(installed[0]) and installed[0] == installed[1]
 
 
 class _WorkersClient:

@@ -165,6 +165,40 @@ def test_configure_logging_twice_keeps_one_handler():
     assert len(ours) == 1
 
 
+class _HungUpTerminal:
+    """A stream whose writes fail as a hung-up terminal's do (EIO)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def write(self, text):
+        raise self.error
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("error", "reported"),
+    [(OSError(5, "Input/output error"), False), (ValueError("a bug"), True)],
+)
+def test_the_terminal_handler_drops_records_a_closed_terminal_refuses(
+    tmp_path, capsys, error, reported
+):
+    from scynet_al.logs import TerminalHandler
+
+    configure_logging(logging.INFO, log_file=tmp_path / "run.log")
+    (terminal,) = [
+        h for h in logging.getLogger().handlers if type(h) is TerminalHandler
+    ]
+    terminal.setStream(_HungUpTerminal(error))
+
+    logging.getLogger("scynet_al.campaign").warning("SIGHUP received")
+
+    assert ("--- Logging error ---" in capsys.readouterr().err) is reported
+    assert "SIGHUP received" in (tmp_path / "run.log").read_text()
+
+
 def test_log_level_choice():
     assert log_level() == logging.INFO
     assert log_level(verbose=2) == logging.DEBUG

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,11 +115,26 @@ def execute(
         )
         install_signal_handlers(campaign)
         summary = campaign.run()
-    if as_json:
-        print(json.dumps(summary.to_json(), indent=2))
-    else:
-        print(format_summary(summary))
+    text = (
+        json.dumps(summary.to_json(), indent=2) if as_json else format_summary(summary)
+    )
+    _print_summary(text)
     return 0
+
+
+def _print_summary(text: str) -> None:
+    """Print the summary, unless the terminal has gone away (SIGHUP stopped the run).
+
+    Every count is in the store's summary row anyway. Standard output is pointed
+    at the null device then, so that Python's final flush of it fails neither.
+    """
+    try:
+        print(text, flush=True)
+    except OSError as exc:
+        logger.info("summary not printed (%s); it is in the store", exc)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 @contextlib.contextmanager
