@@ -400,10 +400,27 @@ class Campaign:
         self.postponed_at_: int | None = None
         self.n_points_ = sum(self.store.counts().values())
         self._queue_pending()
+        self._warn_if_budget_spent()
         self._record_config()
         self._append_start_row()
         if not latest_loaded and self._start_fit():
             logger.info("refitting at once, to replace the latest checkpoint")
+
+    def _warn_if_budget_spent(self) -> None:
+        """Warn when a continued store already holds the whole point budget, or more."""
+        max_points = int(self.config.campaign.budget.max_points)
+        # A resume that still simulates the pending points of an exactly spent
+        # budget is recovering from a stop, not starting on nothing.
+        exhausted = self.n_points_ == max_points > 0 and not self.queue_
+        if self.n_points_ > max_points or exhausted:
+            logger.warning(
+                "the point budget is already spent: %s holds %d points and "
+                "campaign.budget.max_points is %d, so no new point is proposed; "
+                "raise max_points to continue the campaign",
+                self.store.path,
+                self.n_points_,
+                max_points,
+            )
 
     def _record_config(self) -> None:
         """Record the config in the store when it is not the one the store ran with.
@@ -525,7 +542,10 @@ class Campaign:
         if self.converged_:
             return "converged"
         max_hours = self.config.campaign.budget.max_wall_time_hours
-        if max_hours and time.monotonic() - self.started_ > max_hours * 3600.0:
+        if (
+            max_hours is not None
+            and time.monotonic() - self.started_ > max_hours * 3600
+        ):
             return "wall_time"
         return None
 

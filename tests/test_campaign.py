@@ -251,6 +251,20 @@ def test_wall_time_budget_stops(tmp_path, client):
     assert 1.0 <= summary.wall_time_s < 30.0
 
 
+def test_a_null_wall_time_budget_sets_no_limit(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(
+            budget={"max_points": 10, "max_wall_time_hours": None}
+        )
+    )
+
+    with new_store(tmp_path, config) as store:
+        _, summary = run(config, store, client)
+        n_points = len(store)
+
+    assert summary.stop_reason == "max_points" and n_points == 10
+
+
 def test_request_stop_leaves_unfinished_points_pending(tmp_path, client):
     config = make_config(
         campaign=campaign_overrides(grace_period_s=0, budget={"max_points": 1000})
@@ -901,6 +915,61 @@ def test_a_start_that_fails_leaves_the_store_as_it_was(tmp_path, client):
         after = (store.metrics(), store.config_text, store.table()["status"])
     assert after[:2] == before[:2]
     assert after[2].tolist() == before[2].tolist()
+
+
+@pytest.mark.parametrize(
+    ("max_points", "warned"), [(20, True), (30, True), (40, False)]
+)
+def test_continuing_on_a_spent_budget_says_so(
+    tmp_path, client, caplog, max_points, warned
+):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+
+    again = make_config(campaign=campaign_overrides(budget={"max_points": max_points}))
+    with (
+        caplog.at_level(logging.WARNING, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        _, summary = run(again, store, client)
+        n_points = len(store)
+
+    spent = [
+        r.getMessage() for r in caplog.records if "already spent" in r.getMessage()
+    ]
+    assert spent == (
+        [
+            f"the point budget is already spent: {tmp_path / 'campaign.h5'} holds 30"
+            f" points and campaign.budget.max_points is {max_points}, so no new point"
+            " is proposed; raise max_points to continue the campaign"
+        ]
+        if warned
+        else []
+    )
+    assert summary.stop_reason == "max_points"
+    assert n_points == max(30, max_points)
+
+
+def test_a_resume_that_finishes_the_pending_points_of_its_budget_is_not_warned(
+    tmp_path, client, caplog
+):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        X = config.build_space().from_unit(np.full((5, 11), 0.42))
+        store.add_pending(X, origin="prior", round=store.current_round)
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 35}))
+    with (
+        caplog.at_level(logging.WARNING, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        run(bigger, store, client)
+        counts = store.counts()
+
+    assert "already spent" not in caplog.text
+    assert counts["pending"] == 0 and sum(counts.values()) == 35
 
 
 # -- nothing written by a start that fails -------------------------------------------
