@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from scynet_al.errors import CampaignError
+from scynet_al.errors import CampaignError, ConfigError, ModelError
 from scynet_al.store import checkpoint_directory
 from simulators.result import SimulationResult
 
@@ -70,7 +70,15 @@ WATCHDOG_INTERVAL_S = 1.0
 #: Seconds between checks, while stopping, for workers that have gone.
 WORKER_CHECK_INTERVAL_S = 1.0
 
-#: Seconds within which a repeated SIGINT/SIGTERM counts as the first one again.
+#: Signals that stop a campaign gracefully: Ctrl-C, kill or a batch system's
+#: end of job, and the hang-up of a closed terminal or a dropped SSH session.
+STOP_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+)
+
+#: Seconds within which a repeated stop signal counts as the first one again.
 SAME_SIGNAL_WINDOW_S = 1.0
 
 #: Exit code of a second interrupt (the shell's convention for SIGINT).
@@ -253,8 +261,9 @@ class Campaign:
         proposer: An object with ``propose(n, surrogate, history, rng)``; default
             :class:`sampler.proposers.Proposer` from the config.
         surrogates: Fits, saves and loads surrogates (see :class:`EnsembleSurrogates`
-            for the three verbs); default :class:`EnsembleSurrogates` from the
-            config's surrogate section.
+            for the three verbs; ``load`` raises ``ModelError`` for a file it cannot
+            read); default :class:`EnsembleSurrogates` from the config's surrogate
+            section.
         checkpoint_dir: Where checkpoints go; default ``<store>.checkpoints`` beside
             the store.
         on_result: Called as ``on_result(point_id, result)`` for every result read
@@ -308,6 +317,10 @@ class Campaign:
 
     def run(self) -> CampaignSummary:
         """Run until the stop rule holds, the budget is spent or a stop is requested.
+
+        The store is first written once the start has succeeded: a config other
+        than the one the store last ran with is then recorded for later resumes,
+        followed by a ``start`` metrics row.
 
         Returns:
             How the run ended; the same summary is stored as a metrics row with
@@ -370,7 +383,7 @@ class Campaign:
             int(self.store.current_round),
             max((int(r.get("round", 0)) for r in self.metrics_rows_), default=0),
         )
-        self.surrogate_ = self._load_checkpoint()
+        self.surrogate_, latest_loaded = self._load_checkpoint()
         self.converged_ = bool(
             self.metrics_rows_ and self.metrics_rows_[-1].get("converged")
         )
@@ -387,7 +400,46 @@ class Campaign:
         self.postponed_at_: int | None = None
         self.n_points_ = sum(self.store.counts().values())
         self._queue_pending()
+        self._warn_if_budget_spent()
+        self._record_config()
         self._append_start_row()
+        if not latest_loaded and self._start_fit():
+            logger.info("refitting at once, to replace the latest checkpoint")
+
+    def _warn_if_budget_spent(self) -> None:
+        """Warn when a continued store already holds the whole point budget, or more."""
+        max_points = int(self.config.campaign.budget.max_points)
+        # A resume that still simulates the pending points of an exactly spent
+        # budget is recovering from a stop, not starting on nothing.
+        exhausted = self.n_points_ == max_points > 0 and not self.queue_
+        if self.n_points_ > max_points or exhausted:
+            logger.warning(
+                "the point budget is already spent: %s holds %d points and "
+                "campaign.budget.max_points is %d, so no new point is proposed; "
+                "raise max_points to continue the campaign",
+                self.store.path,
+                self.n_points_,
+                max_points,
+            )
+
+    def _record_config(self) -> None:
+        """Record the config in the store when it is not the one the store ran with.
+
+        Called once the start has succeeded (checks passed, checkpoint loaded or
+        fallen back on, cluster connected), so a start that fails leaves the store
+        as it was; later resumes run with the config recorded here.
+        """
+        text = self.config.text
+        if not text or self.store.config_text.strip() == text.strip():
+            return
+        with self._store_write():
+            self.store.record_config(text)
+        logger.warning(
+            "%s ran with another config; continuing with %s, which is recorded in "
+            "the store for later resumes",
+            self.store.path,
+            self.config.source,
+        )
 
     def _append_start_row(self) -> None:
         """Record the run's start and the chi2 regions in use (for status and plots)."""
@@ -407,24 +459,60 @@ class Campaign:
             {e: r.edges for e, r in self.regions_.items()},
         )
 
-    def _load_checkpoint(self) -> Any:
-        """The first energy's surrogate from the store's latest checkpoint, if any."""
-        path = self.store.latest_checkpoint()
-        if path is None:
-            return None
-        if not path.exists():
-            # The store was moved or copied without its checkpoint directory. Every
-            # label is in the store, so nothing is lost: proposals fall back to the
-            # prior until the next refit trains a new surrogate.
+    def _load_checkpoint(self) -> tuple[Any, bool]:
+        """The first energy's surrogate from the newest checkpoint that loads, if any.
+
+        Every label is in the store, so a latest checkpoint that is missing (the
+        store was moved or copied without its checkpoint directory) or damaged (cut
+        short by a full disk, overwritten) loses nothing: the newest older
+        checkpoint that loads stands in until the next refit, which comes at once
+        (see :meth:`_prepare`), and without one proposals fall back to the prior
+        until then. A damaged file is left as it is; the refit writes a new round
+        beside it, and retention removes it later like any other.
+
+        Returns:
+            The surrogate or None, and whether the store's latest checkpoint (if
+            it names any) was the one loaded.
+        """
+        candidates = self.store.checkpoints()
+        for k, (path, round_) in enumerate(candidates):
+            surrogate = self._read_checkpoint(path, latest=k == 0)
+            if surrogate is None:
+                continue
+            if k == 0:
+                logger.info("loaded checkpoint %s (round %d)", path, round_)
+            else:
+                logger.warning(
+                    "falling back on the older checkpoint %s (round %d) until the "
+                    "next refit",
+                    path,
+                    round_,
+                )
+            return surrogate, k == 0
+        if candidates:
             logger.warning(
-                "checkpoint %s is missing; continuing without a surrogate until the "
-                "next refit",
-                path,
+                "no checkpoint of this campaign loads; continuing without a "
+                "surrogate until the next refit"
+            )
+        return None, not candidates
+
+    def _read_checkpoint(self, path: Path, *, latest: bool) -> Any:
+        """The surrogate in ``path``, or None (and why) when it is missing or damaged."""
+        if not path.exists():
+            if latest:
+                logger.warning("latest checkpoint %s is missing", path)
+            else:  # usually removed by campaign.keep_checkpoints
+                logger.debug("older checkpoint %s is gone", path)
+            return None
+        try:
+            return self.surrogates_.load(path)
+        except ModelError as exc:
+            logger.warning(
+                "%s checkpoint unusable, left in place: %s",
+                "latest" if latest else "older",
+                exc,
             )
             return None
-        surrogate = self.surrogates_.load(path)
-        logger.info("loaded checkpoint %s (round %d)", path, self.round_)
-        return surrogate
 
     def _queue_pending(self) -> None:
         ids, X, seeds = self.store.pending()
@@ -454,7 +542,10 @@ class Campaign:
         if self.converged_:
             return "converged"
         max_hours = self.config.campaign.budget.max_wall_time_hours
-        if max_hours and time.monotonic() - self.started_ > max_hours * 3600.0:
+        if (
+            max_hours is not None
+            and time.monotonic() - self.started_ > max_hours * 3600
+        ):
             return "wall_time"
         return None
 
@@ -478,9 +569,7 @@ class Campaign:
         n = min(int(self.config.campaign.points_per_round), self._budget_left())
         if n <= 0:
             return
-        rng = np.random.default_rng(
-            [int(self.config.campaign.seed), self.round_, self.n_points_]
-        )
+        rng = _proposal_rng(self.config, self.round_, self.n_points_)
         proposal = self.proposer_.propose(n, self.surrogate_, self._history(), rng)
         X = np.asarray(proposal.X, dtype=float)
         origins = list(proposal.origins)
@@ -952,14 +1041,21 @@ class _ProgressBar:
         c._bar = self.progress
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.progress is not None:
+        if self.progress is None:
+            return
+        try:
             self.progress.stop()
+        except OSError as exc:  # the terminal closed (SIGHUP): nowhere to draw
+            logger.debug("progress bar not closed: %s", exc)
 
 
 def install_signal_handlers(campaign: Campaign) -> None:
-    """SIGINT/SIGTERM: the first stops dispatching gracefully, the second exits at once.
+    """SIGINT/SIGTERM/SIGHUP: the first stops dispatching gracefully, the second exits.
 
-    Must be called from the main thread.
+    SIGHUP comes when the terminal closes or an SSH session drops; it stops the
+    campaign like Ctrl-C, and its unfinished points stay pending for ``resume``. A
+    SIGHUP already ignored (under ``nohup``) stays ignored. Must be called from the
+    main thread.
     """
 
     first_signal_at: list[float] = []
@@ -975,14 +1071,19 @@ def install_signal_handlers(campaign: Campaign) -> None:
             campaign.request_stop("interrupted")
         elif first_signal_at and now - first_signal_at[0] < SAME_SIGNAL_WINDOW_S:
             # GNU timeout, batch systems and terminals may signal the process and
-            # its group at once: that is one request to stop, not two.
+            # its group at once (a closed terminal: the kernel hangs up the session
+            # leader, the shell its jobs): that is one request to stop, not two.
             logger.debug("%s again within %.1f s: the same request",
                          signal.Signals(signum).name, SAME_SIGNAL_WINDOW_S)  # fmt: skip
         else:
             campaign.hard_exit()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for signum in STOP_SIGNALS:
+        # nohup starts a process with SIGHUP ignored so that it outlives its
+        # terminal; that choice stands.
+        if signum == signal.SIGHUP and signal.getsignal(signum) == signal.SIG_IGN:
+            continue
+        signal.signal(signum, handler)
 
 
 # -- construction from the config ----------------------------------------------------
@@ -992,12 +1093,14 @@ def preflight(config: Any, simulator: Any) -> None:
     """Check what a campaign needs before its store is created.
 
     The simulator labels every campaign energy, the chi2 regions can be built
-    (centring on the catalogue included) and the surrogate kind is supported.
+    (centring on the catalogue included), the surrogate kind is supported and the
+    proposer can fill a new campaign's first round.
 
     Raises:
         CampaignError: A campaign energy is not labelled by the simulator, or the
             surrogate kind is not supported.
-        ConfigError: The regions cannot be built.
+        ConfigError: The regions cannot be built, or the proposer settings cannot
+            fill the first round (a ``proposer.min_distance`` too large).
     """
     labelled = {int(e) for e in simulator.describe()["energies"]}
     missing = [int(e) for e in config.campaign.energies_tev if int(e) not in labelled]
@@ -1012,9 +1115,43 @@ def preflight(config: Any, simulator: Any) -> None:
             f" simulator backend {config.simulator.backend!r} labels only"
             f" {sorted(labelled)} TeV ({hint})"
         )
-    for energy in config.campaign.energies_tev:
-        _regions_for(config, int(energy), simulator)
+    regions = {
+        int(e): _regions_for(config, int(e), simulator)
+        for e in config.campaign.energies_tev
+    }
     EnsembleSurrogates(config.surrogate)
+    _check_first_round(config, regions)
+
+
+def _check_first_round(config: Any, regions: Mapping[int, Any]) -> None:
+    """Propose a new campaign's first round once, and discard it.
+
+    With no surrogate and no history yet, every strategy hands its share to the
+    prior, so the first round is prior draws kept ``proposer.min_distance`` apart.
+    Drawn here with the campaign's random generator and the prior alone (which
+    spares the log the strategies' reasons), these are the very points a new store
+    starts with, made in milliseconds: a distance the batch cannot keep fails here
+    rather than after the store exists.
+    """
+    from sampler.errors import SamplerError
+
+    budget = int(config.campaign.budget.max_points)
+    n = min(int(config.campaign.points_per_round), budget)
+    proposer = _make_proposer(
+        config, config.build_space(), regions, fractions={"prior": 1.0}
+    )
+    try:
+        proposer.propose(n, None, None, _proposal_rng(config, 0, 0))
+    except SamplerError as exc:
+        raise ConfigError(
+            f"{config.source}: proposer: cannot propose the first round of {n} "
+            f"points: {exc}"
+        ) from exc
+
+
+def _proposal_rng(config: Any, round_: int, n_points: int) -> np.random.Generator:
+    """The random generator of the proposal made in ``round_`` after ``n_points``."""
+    return np.random.default_rng([int(config.campaign.seed), round_, n_points])
 
 
 def _warn_if_jobs_may_time_out(config: Any, simulator: Any) -> None:
@@ -1069,7 +1206,12 @@ def _zero_signal_chi2(simulator: Any, energy: int) -> float:
     return float(catalogue.zero_signal_chi2(energy))
 
 
-def _make_proposer(config: Any, space: Any, regions: Mapping[int, Any]) -> Any:
+def _make_proposer(
+    config: Any,
+    space: Any,
+    regions: Mapping[int, Any],
+    fractions: Mapping[str, float] | None = None,
+) -> Any:
     from sampler.priors import make_prior
     from sampler.proposers import Proposer
 
@@ -1078,7 +1220,7 @@ def _make_proposer(config: Any, space: Any, regions: Mapping[int, Any]) -> Any:
         space,
         make_prior(config.prior, space),
         regions[int(config.campaign.energies_tev[0])],
-        fractions=p.fractions.as_dict(),
+        fractions=dict(fractions or p.fractions.as_dict()),
         validation_share=p.validation_share,
         min_distance=p.min_distance,
         local_width=p.local_width,
@@ -1144,7 +1286,11 @@ class EnsembleSurrogates:
         checkpoint.save(path, surrogate, **meta)
 
     def load(self, path: Path) -> Any:
-        """The surrogate of a checkpoint."""
+        """The surrogate of a checkpoint.
+
+        Raises:
+            ModelError: The file is missing, damaged or not a checkpoint.
+        """
         from scynet_al import checkpoint
 
         surrogate, _ = checkpoint.load(path)

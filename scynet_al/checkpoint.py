@@ -22,7 +22,7 @@ import torch
 from sampler.space import ParameterSpace
 from scynet_al import __version__
 from scynet_al.ensemble import Ensemble
-from scynet_al.errors import ModelError
+from scynet_al.errors import CheckpointReadError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ CAMPAIGN_NAME = re.compile(r"round-(?P<round>\d{5,})-(?P<energy>\d+)TeV\.ckpt")
 #: Temporary file of such a checkpoint whose write was cut short: the name
 #: :func:`_write_atomically` gives it (``.round-00012-13TeV.ckpt.k3j9x_2a.tmp``).
 PARTIAL_NAME = re.compile(r"\.round-\d{5,}-\d+TeV\.ckpt\..+\.tmp")
+
+#: First bytes of a zip archive, the container ``torch.save`` writes.
+ZIP_MAGIC = b"PK\x03\x04"
 
 #: Appended to the message about a missing campaign checkpoint.
 PRUNED_HINT = (
@@ -105,7 +108,9 @@ def load(path: str | os.PathLike) -> tuple[Ensemble, dict[str, Any]]:
         ``package_version``.
 
     Raises:
-        ModelError: The file is missing, unreadable or not a checkpoint.
+        ModelError: The file is missing.
+        CheckpointReadError: The file exists but is damaged (cut short, overwritten),
+            not a checkpoint, or of another format version.
     """
     path = Path(path)
     if not path.is_file():
@@ -113,14 +118,11 @@ def load(path: str | os.PathLike) -> tuple[Ensemble, dict[str, Any]]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a foreign file makes torch raise almost any type
-        raise ModelError(
-            f"cannot read checkpoint {path}: neither a campaign store nor a"
-            f" scynet-al checkpoint ({type(exc).__name__} while reading it)"
-        ) from exc
+        raise CheckpointReadError(_unreadable_message(path, exc)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
-        raise ModelError(f"{path} is not a scynet-al checkpoint")
+        raise CheckpointReadError(f"{path} is not a scynet-al checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
-        raise ModelError(
+        raise CheckpointReadError(
             f"{path}: checkpoint format version {payload.get('format_version')!r}, this package reads {FORMAT_VERSION}"
         )
     logger.debug("checkpoint read from %s", path)
@@ -144,6 +146,29 @@ def load(path: str | os.PathLike) -> tuple[Ensemble, dict[str, Any]]:
         "input_high": payload["domain"]["input_high"].numpy(),
     }
     return ensemble, meta
+
+
+def _unreadable_message(path: Path, exc: Exception) -> str:
+    """Why ``path`` could not be read: a damaged checkpoint or a foreign file.
+
+    ``torch.save`` writes a zip archive, so a file that starts like one, or that
+    bears a campaign checkpoint's name, was meant to be a checkpoint: it was cut
+    short (a full disk, a partial copy) or overwritten.
+    """
+    try:
+        with path.open("rb") as handle:
+            zipped = handle.read(4) == ZIP_MAGIC
+    except OSError:  # unreadable altogether: the caught error says why
+        zipped = False
+    if zipped or parse_campaign_name(path.name) is not None:
+        return (
+            f"cannot read checkpoint {path}: the file is damaged, cut short or"
+            f" overwritten ({type(exc).__name__} while reading it)"
+        )
+    return (
+        f"cannot read checkpoint {path}: neither a campaign store nor a"
+        f" scynet-al checkpoint ({type(exc).__name__} while reading it)"
+    )
 
 
 def missing_message(path: Path) -> str:

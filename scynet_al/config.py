@@ -8,9 +8,10 @@ line naming the file, the key path (``campaign.budget.max_points``) and the valu
 
 Validation is strict: unknown keys, duplicate keys, wrong types (a string where a
 number belongs), empty or inverted ranges, parameters the model does not have,
-negative budgets and negative proposal fractions are all refused. Nothing is
-written anywhere while a config is loaded, so a command can load its config before
-it opens or creates a store and leave every file untouched when the config is bad.
+negative budgets, a wall-time budget of zero (``null`` means no limit) and negative
+proposal fractions are all refused. Nothing is written anywhere while a config is
+loaded, so a command can load its config before it opens or creates a store and
+leave every file untouched when the config is bad.
 """
 
 from __future__ import annotations
@@ -90,10 +91,31 @@ class _Section(BaseModel):
 
 
 class BudgetConfig(_Section):
-    """When a campaign stops at the latest, whatever its accuracy."""
+    """When a campaign stops at the latest, whatever its accuracy.
+
+    Attributes:
+        max_points: Points proposed at most over the whole campaign: every point
+            that enters the store counts, validation points and points rejected at
+            pre-selection or failed included, not only the simulated ok ones. A
+            continued campaign counts the points already in its store.
+        max_wall_time_hours: Hours one ``run`` or ``resume`` goes on at most
+            (positive), or None (``null``) for no limit.
+    """
 
     max_points: NonNegInt = 400
-    max_wall_time_hours: NonNegFloat = 0.25
+    max_wall_time_hours: PosFloat | None = 0.25
+
+    @pydantic.field_validator("max_wall_time_hours", mode="before")
+    @classmethod
+    def _check_wall_time(cls, value: Any) -> Any:
+        # Zero is refused rather than given a meaning: max_points 0 stops at once,
+        # so a wall time of 0 reads as "no time" to some and "no limit" to others.
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and value <= 0:
+            raise _KeyedValueError(
+                "", value, "give a positive number of hours, or null for no limit"
+            )
+        return value
 
 
 class CampaignConfig(_Section):

@@ -22,6 +22,10 @@ class ModelError(ScynetError):
     """Raised when a surrogate checkpoint or exported model cannot be used."""
 
 
+class CheckpointReadError(ModelError):
+    """Raised when a checkpoint file exists but cannot be read (damaged or foreign)."""
+
+
 class CampaignError(ScynetError):
     """Raised when a campaign cannot start or continue."""
 

@@ -13,6 +13,24 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _HANDLER_MARK = "_scynet_al_cli"
 
 
+class TerminalHandler(logging.StreamHandler):
+    """A stream handler that drops its records once the terminal has gone away.
+
+    When the terminal closes or an SSH session drops, a running campaign gets
+    SIGHUP and stops gracefully, but every write to the terminal now fails (EIO on
+    a hung-up tty). The drain must go on regardless, so a record the stream
+    refuses with an ``OSError`` is dropped without the usual "Logging error"
+    report, which would only fail the same way. Records still reach any other
+    handler, such as a log file.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Drop the record when the stream refused it; report any other error."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 def log_level(verbose: int = 0, level: str | None = None) -> int:
     """The level chosen on the command line.
 
@@ -45,7 +63,7 @@ def configure_logging(level: int, *, log_file: Path | None = None) -> None:
         root.removeHandler(handler)
         handler.close()
     formatter = logging.Formatter(LOG_FORMAT)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [TerminalHandler(sys.stderr)]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     for handler in handlers:

@@ -9,7 +9,8 @@ Written as PNG files with matplotlib's Agg backend (no display needed):
   region edges (paper Fig. 4);
 - ``mass_plane_<E>TeV.png``: simulated chi2, the network's chi2 and their
   difference on the validation points in the m(gluino)-m(neutralino1) plane
-  (paper Figs 7-9); the network is the latest checkpoint of that energy.
+  (paper Figs 7-9); the network is the latest checkpoint of that energy, and
+  without a readable one (removed, damaged) only the simulated chi2 is drawn.
 """
 
 from __future__ import annotations
@@ -234,8 +235,15 @@ def _network_chi2(
         logger.warning("checkpoint %s is missing; mass plane without the network", path)
         return None
     from scynet_al import checkpoint
+    from scynet_al.errors import CheckpointReadError
 
-    ensemble, _ = checkpoint.load(path)
+    try:
+        ensemble, _ = checkpoint.load(path)
+    except CheckpointReadError as exc:
+        # A resume refits and writes a new checkpoint; every other plot needs only
+        # the store.
+        logger.warning("%s; mass plane without the network", exc)
+        return None
     keep = _validation_ok(table, column)
     return np.asarray(ensemble.predict(space.to_unit(table["parameters"][keep])))
 

@@ -190,6 +190,8 @@ class CampaignStore:
         self._status: np.ndarray | None = None
         self._warned: set[str] = set()
         self._datasets: dict[str, h5py.Dataset] = {}
+        # Set by create(): the files it made beside the store (see discard()).
+        self._created: dict[str, bool] | None = None
         if mode == "a":
             n = self._n_rows()
             self._status = self._get("status")[:n].astype(np.int8)
@@ -239,6 +241,10 @@ class CampaignStore:
         missing = [e for e in energies if e not in analyses]
         if missing:
             raise StoreError(f"{path}: no analysis names given for energies {missing}")
+        created = {
+            "lock": not _lock_path(path).exists(),
+            "checkpoints": not checkpoint_directory(path).exists(),
+        }
         lock = _acquire_lock(path)
         try:
             if path.exists():
@@ -256,7 +262,9 @@ class CampaignStore:
             columns = {int(e): list(analyses[e]) for e in energies}
             _build_file(path, attrs, space.dim, columns, len(mass_pdgs), n_features)
             logger.info("created campaign store %s", path)
-            return cls._open_writer(path, lock)
+            store = cls._open_writer(path, lock)
+            store._created = created
+            return store
         except BaseException:
             _release_lock(lock)
             raise
@@ -320,6 +328,41 @@ class CampaignStore:
             self._file.close()
         _release_lock(self._lock)
         self._lock = None
+
+    @property
+    def created_here(self) -> bool:
+        """True when this object created the store (:meth:`create`), not opened it."""
+        return self._created is not None
+
+    def discard(self) -> None:
+        """Remove a store created here that holds no point yet, then close it.
+
+        For a campaign that fails to start after creating its store: the store
+        file goes, and with it the writer lock and the checkpoint directory when
+        :meth:`create` made them (the directory only while it is empty). The lock
+        is held until the files are gone, so no other writer opens the store in
+        between.
+
+        Raises:
+            StoreError: The store was opened rather than created here, holds
+                points, or is read-only.
+        """
+        self._require_writer()
+        if self._created is None or len(self):
+            raise StoreError(
+                f"{self._path}: only a store created by this process and still "
+                "without points is discarded"
+            )
+        self._file.close()
+        self._path.unlink(missing_ok=True)
+        directory = checkpoint_directory(self._path)
+        empty = directory.is_dir() and not any(directory.iterdir())
+        if self._created["checkpoints"] and empty:
+            directory.rmdir()
+        if self._created["lock"]:
+            _lock_path(self._path).unlink(missing_ok=True)
+        self.close()
+        logger.info("removed %s again, which this start had created", self._path)
 
     def __enter__(self) -> CampaignStore:
         return self
@@ -633,10 +676,24 @@ class CampaignStore:
         name, the recorded path no longer exists; the checkpoint is then looked up
         by its file name in the directory that belongs to the store's current name.
         """
+        checkpoints = self.checkpoints()
+        return checkpoints[0][0] if checkpoints else None
+
+    def checkpoints(self) -> list[tuple[Path, int]]:
+        """Every checkpoint added, newest first, as ``(path, round)``.
+
+        Paths are resolved as in :meth:`latest_checkpoint`; those of refits whose
+        checkpoints the campaign has since removed no longer exist.
+        """
         n = self._n_rows("checkpoint")
-        if n == 0:
-            return None
-        path = Path(bytes(self._read("checkpoint_path", n)[-1]).decode())
+        paths = self._read("checkpoint_path", n)
+        rounds = self._read("checkpoint_round", n)
+        return [
+            (self._resolve_checkpoint(Path(bytes(blob).decode())), int(round_))
+            for blob, round_ in zip(paths[::-1], rounds[::-1], strict=True)
+        ]
+
+    def _resolve_checkpoint(self, path: Path) -> Path:
         recorded = path if path.is_absolute() else self._path.parent / path
         beside = checkpoint_directory(self._path) / path.name
         return beside if not recorded.exists() and beside.exists() else recorded
@@ -1213,9 +1270,14 @@ def _recover(path: Path) -> None:
     logger.warning("%s: recovered", path)
 
 
+def _lock_path(path: Path) -> Path:
+    """The writer lock file of the store ``path``: ``<store>.lock``."""
+    return path.with_name(path.name + ".lock")
+
+
 def _acquire_lock(path: Path) -> int:
     """Take the writer lock ``<path>.lock``; raise if a live writer holds it."""
-    lock_path = path.with_name(path.name + ".lock")
+    lock_path = _lock_path(path)
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:

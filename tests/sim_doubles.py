@@ -211,10 +211,15 @@ class KnnSurrogates:
         tmp.replace(path)
 
     def load(self, path: Path):
-        """The pickled model."""
+        """The pickled model; ``ModelError`` for a file that does not unpickle."""
         import pickle
 
-        return pickle.loads(Path(path).read_bytes())[0]
+        from scynet_al.errors import ModelError
+
+        try:
+            return pickle.loads(Path(path).read_bytes())[0]
+        except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            raise ModelError(f"cannot read checkpoint {path}: {exc!r}") from exc
 
 
 class ExactSurrogate:

@@ -251,6 +251,20 @@ def test_wall_time_budget_stops(tmp_path, client):
     assert 1.0 <= summary.wall_time_s < 30.0
 
 
+def test_a_null_wall_time_budget_sets_no_limit(tmp_path, client):
+    config = make_config(
+        campaign=campaign_overrides(
+            budget={"max_points": 10, "max_wall_time_hours": None}
+        )
+    )
+
+    with new_store(tmp_path, config) as store:
+        _, summary = run(config, store, client)
+        n_points = len(store)
+
+    assert summary.stop_reason == "max_points" and n_points == 10
+
+
 def test_request_stop_leaves_unfinished_points_pending(tmp_path, client):
     config = make_config(
         campaign=campaign_overrides(grace_period_s=0, budget={"max_points": 1000})
@@ -421,7 +435,8 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
 
     clock = [100.0]
     monkeypatch.setattr(campaign_module.time, "monotonic", lambda: clock[0])
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = [signal.getsignal(s) for s in signums]
     stub = Stub()
     try:
         campaign_module.install_signal_handlers(stub)
@@ -435,8 +450,61 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
         handler(signal.SIGINT, None)
         assert stub.hard_exits == 1
     finally:
-        signal.signal(signal.SIGINT, saved[0])
-        signal.signal(signal.SIGTERM, saved[1])
+        for signum, previous in zip(signums, saved, strict=True):
+            signal.signal(signum, previous)
+
+
+def test_a_closed_terminal_stops_the_campaign_like_ctrl_c(monkeypatch):
+    # The kernel hangs up the session leader, and the shell then signals its job's
+    # process group: two SIGHUPs at once, one graceful stop.
+    import signal
+
+    from scynet_al import campaign as campaign_module
+
+    class Stub:
+        _stop_request = None
+        hard_exits = 0
+
+        def request_stop(self, reason):
+            self._stop_request = reason
+
+        def hard_exit(self):
+            self.hard_exits += 1
+
+    monkeypatch.setattr(campaign_module.time, "monotonic", lambda: 100.0)
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = [signal.getsignal(s) for s in signums]
+    stub = Stub()
+    try:
+        campaign_module.install_signal_handlers(stub)
+        handlers = {s: signal.getsignal(s) for s in signums}
+        handlers[signal.SIGHUP](signal.SIGHUP, None)
+        handlers[signal.SIGHUP](signal.SIGHUP, None)
+    finally:
+        for signum, previous in zip(signums, saved, strict=True):
+            signal.signal(signum, previous)
+
+    assert len(set(handlers.values())) == 1
+    assert stub._stop_request == "interrupted" and stub.hard_exits == 0
+
+
+def test_a_hang_up_ignored_under_nohup_stays_ignored():
+    import signal
+
+    from scynet_al import campaign as campaign_module
+
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = [signal.getsignal(s) for s in signums]
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        campaign_module.install_signal_handlers(Campaign(None, None, None))
+        installed = [signal.getsignal(s) for s in signums]
+    finally:
+        for signum, previous in zip(signums, saved, strict=True):
+            signal.signal(signum, previous)
+
+    assert installed[2] == signal.SIG_IGN
+    assert callable(installed[0]) and installed[0] == installed[1]
 
 
 class _WorkersClient:
@@ -729,3 +797,304 @@ def test_rounds_to_keep_are_the_newest_the_latest_and_the_best_per_energy():
     assert _rounds_to_keep(refits, [8, 13], 3, 6) == {8: {4, 5, 6}, 13: {2, 4, 5, 6}}
     assert _rounds_to_keep(refits[:1], [13], 2, None) == {13: {1}}
     assert _rounds_to_keep([], [13], 2, None) == {13: set()}
+
+
+# -- unusable checkpoints, continued configs, spent budgets ---------------------------
+
+
+def damage(path: Path, how: str) -> bytes:
+    """Cut a checkpoint file short or overwrite its start; return what it holds now."""
+    data = path.read_bytes()
+    if how == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(b"\x00" * 64 + data[64:])
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("damaged", "loaded"),
+    [
+        ({0: "cut"}, 1),  # the newest older checkpoint stands in
+        ({0: "cut", 1: "overwritten"}, 2),  # ... the newest older one that loads
+        ({0: "cut", 1: "cut", 2: "overwritten"}, None),  # none: no surrogate
+    ],
+)
+def test_an_unusable_latest_checkpoint_is_replaced_without_losing_its_evidence(
+    tmp_path, client, caplog, damaged, loaded
+):
+    # Each refit predicts the exact chi2 plus its own round number, so the
+    # surrogate read back tells which checkpoint it came from.
+    def error(energy, round_):
+        return float(round_)
+
+    config = make_config(
+        campaign=campaign_overrides(
+            refit_every=10,
+            points_per_round=10,
+            keep_checkpoints=None,
+            budget={"max_points": 30},
+        )
+    )
+    with new_store(tmp_path, config) as store:
+        run_scored(config, store, client, error)
+        listed = store.checkpoints()
+    assert [r for _, r in listed] == [3, 2, 1]
+    evidence = {listed[k][0]: damage(listed[k][0], how) for k, how in damaged.items()}
+
+    with (
+        caplog.at_level(logging.DEBUG, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        surrogates, summary = run_scored(config, store, client, error)
+        refits = [r["round"] for r in store.metrics() if r.get("kind") == "refit"]
+        latest = store.latest_checkpoint()
+
+    tried = len(damaged) + (loaded is not None)
+    assert surrogates.loads == [path for path, _ in listed[:tried]]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for path in evidence:
+        assert any(str(path) in w and "unusable" in w for w in warnings), warnings
+    if loaded is None:
+        assert any("without a surrogate until the next refit" in w for w in warnings)
+    else:
+        assert any(
+            f"older checkpoint {listed[loaded][0]} (round {3 - loaded})" in w
+            for w in warnings
+        )
+    # The budget is spent, yet the campaign refits at once to replace the latest
+    # checkpoint; the damaged files stay as they were, beside the new round.
+    assert summary.stop_reason == "max_points"
+    assert refits == [1, 2, 3, 4] and surrogates.fits == [
+        (13, 4, surrogates.fits[0][2])
+    ]
+    assert latest == tmp_path / "campaign.h5.checkpoints" / "round-00004-13TeV.ckpt"
+    assert {path: path.read_bytes() for path in evidence} == evidence
+
+
+def test_a_continued_campaign_records_its_new_config_once_started(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 20}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        run(bigger, store, client)
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        run(bigger, store, client)  # the same config again: nothing more to record
+
+    with CampaignStore.open(tmp_path / "campaign.h5") as store:
+        kinds = [r.get("kind") for r in store.metrics()]
+        assert store.config_text == bigger.text != config.text
+        assert store.original_config_text == config.text
+        assert len(store) == 30
+    assert kinds.count("config") == 1
+    assert kinds.index("config") == kinds.index("start", kinds.index("summary")) - 1
+
+
+class _BrokenLoader(KnnSurrogates):
+    """Surrogates whose checkpoint reader fails for a reason other than the file."""
+
+    def load(self, path):
+        raise RuntimeError("out of memory while reading the checkpoint")
+
+
+def test_a_start_that_fails_leaves_the_store_as_it_was(tmp_path, client):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 20}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        before = (store.metrics(), store.config_text, store.table()["status"])
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        campaign = Campaign(bigger, store, client, surrogates=_BrokenLoader())
+        with pytest.raises(RuntimeError, match="out of memory"):
+            campaign.run()
+
+    with CampaignStore.open(tmp_path / "campaign.h5") as store:
+        after = (store.metrics(), store.config_text, store.table()["status"])
+    assert after[:2] == before[:2]
+    assert after[2].tolist() == before[2].tolist()
+
+
+@pytest.mark.parametrize(
+    ("max_points", "warned"), [(20, True), (30, True), (40, False)]
+)
+def test_continuing_on_a_spent_budget_says_so(
+    tmp_path, client, caplog, max_points, warned
+):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+
+    again = make_config(campaign=campaign_overrides(budget={"max_points": max_points}))
+    with (
+        caplog.at_level(logging.WARNING, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        _, summary = run(again, store, client)
+        n_points = len(store)
+
+    spent = [
+        r.getMessage() for r in caplog.records if "already spent" in r.getMessage()
+    ]
+    assert spent == (
+        [
+            f"the point budget is already spent: {tmp_path / 'campaign.h5'} holds 30"
+            f" points and campaign.budget.max_points is {max_points}, so no new point"
+            " is proposed; raise max_points to continue the campaign"
+        ]
+        if warned
+        else []
+    )
+    assert summary.stop_reason == "max_points"
+    assert n_points == max(30, max_points)
+
+
+def test_a_resume_that_finishes_the_pending_points_of_its_budget_is_not_warned(
+    tmp_path, client, caplog
+):
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        X = config.build_space().from_unit(np.full((5, 11), 0.42))
+        store.add_pending(X, origin="prior", round=store.current_round)
+
+    bigger = make_config(campaign=campaign_overrides(budget={"max_points": 35}))
+    with (
+        caplog.at_level(logging.WARNING, logger="scynet_al.campaign"),
+        CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store,
+    ):
+        run(bigger, store, client)
+        counts = store.counts()
+
+    assert "already spent" not in caplog.text
+    assert counts["pending"] == 0 and sum(counts.values()) == 35
+
+
+# -- nothing written by a start that fails -------------------------------------------
+
+
+def write_config(tmp_path: Path, name: str = "c.yaml", **sections) -> Path:
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_first_round_the_proposer_cannot_fill_stops_before_the_store(
+    tmp_path, capsys
+):
+    from scynet_al.cli import main
+
+    config = write_config(tmp_path, proposer={"min_distance": 5.0})
+
+    code = main(["run", str(config), "--store", str(tmp_path / "c.h5")])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{config}: proposer: cannot propose the first round of 15 points" in err
+    assert "lower proposer.min_distance" in err
+    assert list(tmp_path.iterdir()) == [config]
+
+
+def test_the_preflight_proposal_is_the_first_round_of_a_new_store(tmp_path, client):
+    # What the preflight checks is what the campaign then proposes, point by point.
+    from scynet_al.campaign import _make_proposer, _proposal_rng
+
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 15}))
+    regions = {13: config.regions.build(13)}
+    proposer = _make_proposer(
+        config, config.build_space(), regions, fractions={"prior": 1.0}
+    )
+    checked = proposer.propose(15, None, None, _proposal_rng(config, 0, 0))
+
+    with new_store(tmp_path, config) as store:
+        run(config, store, client)
+        table = store.table()
+
+    np.testing.assert_array_equal(table["parameters"], checked.X)
+    assert sorted(table["origin"]) == sorted(
+        o if o == "validation" else "prior" for o in checked.origins
+    )
+
+
+@pytest.fixture
+def unreachable_cluster(monkeypatch):
+    from scynet_al import cluster
+    from scynet_al.errors import CampaignError
+
+    def connect(dask_settings, *, scheduler_address=None):
+        raise CampaignError("cannot reach the Dask scheduler at tcp://127.0.0.1:1")
+
+    monkeypatch.setattr(cluster, "connect", connect)
+
+
+def test_an_unreachable_cluster_creates_no_store(tmp_path, capsys, unreachable_cluster):
+    from scynet_al.cli import main
+
+    config = write_config(tmp_path)
+
+    assert main(["run", str(config), "--store", str(tmp_path / "c.h5")]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [config]
+
+
+def test_an_unreachable_cluster_leaves_a_continued_store_as_it_was(
+    tmp_path, capsys, unreachable_cluster
+):
+    from scynet_al.cli import main
+
+    config = write_config(tmp_path)
+    more = write_config(tmp_path, "more.yaml", campaign={"budget": {"max_points": 90}})
+    store_path = tmp_path / "campaign.h5"
+    with new_store(tmp_path, parse_config(config.read_text())) as store:
+        store.add_pending(store.space.from_unit(np.full((2, 11), 0.5)), "prior", 0)
+    before = (store_path.read_bytes(), store_path.stat().st_mtime_ns)
+
+    assert main(["run", str(more), "--store", str(store_path)]) == 2
+
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
+    with CampaignStore.open(store_path) as store:
+        assert store.config_text == config.read_text()
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_new_store_goes_again_when_its_campaign_fails_before_the_first_point(
+    tmp_path, capsys, monkeypatch, existed
+):
+    # The store exists and its start row is written when the campaign fails (say,
+    # its workers vanish): a store this command created leaves nothing behind,
+    # while one that was there before stays.
+    from types import SimpleNamespace
+
+    from scynet_al import cluster
+    from scynet_al.cli import main
+    from scynet_al.errors import CampaignError
+
+    def connect(dask_settings, *, scheduler_address=None):
+        client = SimpleNamespace(close=lambda: None)
+        return cluster.ClusterHandle(client=client, cluster=None, kind="scheduler")
+
+    def fail_after_start(self):
+        self._prepare()
+        raise CampaignError("every worker left before the first job")
+
+    monkeypatch.setattr(cluster, "connect", connect)
+    monkeypatch.setattr(Campaign, "run", fail_after_start)
+    config = write_config(tmp_path)
+    store_path = tmp_path / "campaign.h5"
+    if existed:
+        new_store(tmp_path, parse_config(config.read_text())).close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+
+    assert main(["run", str(config), "--store", str(store_path)]) == 2
+
+    assert "every worker left" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+    if existed:
+        with CampaignStore.open(store_path) as store:
+            assert [r["kind"] for r in store.metrics()] == ["start"]

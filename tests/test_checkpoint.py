@@ -15,7 +15,7 @@ import torch
 from sampler.space import pmssm11
 from scynet_al import checkpoint
 from scynet_al.ensemble import Ensemble
-from scynet_al.errors import ModelError
+from scynet_al.errors import CheckpointReadError, ModelError
 from tests.conftest import REPO_ROOT
 from tests.surrogate_standin import standin_dataset
 
@@ -141,6 +141,37 @@ def test_foreign_files_are_refused(tmp_path, fitted):
             metrics={},
             config_hash="",
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("net.ckpt", "cut", "the file is damaged, cut short or overwritten"),
+        ("round-00003-13TeV.ckpt", "zeroed", "the file is damaged"),
+        ("net.ckpt", "zeroed", "neither a campaign store nor a scynet-al checkpoint"),
+    ],
+)
+def test_a_damaged_checkpoint_is_told_from_a_foreign_file(
+    tmp_path, fitted, name, damage, message
+):
+    # A file that starts as torch.save's zip archive, or bears a campaign
+    # checkpoint's name, was a checkpoint once.
+    _, ensemble = fitted
+    path = checkpoint.save(
+        tmp_path / name, ensemble, space=pmssm11(), energy_tev=13, metrics={},
+        config_hash="1",
+    )  # fmt: skip
+    data = path.read_bytes()
+    if damage == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(bytes(512) + data[512:])
+
+    with pytest.raises(CheckpointReadError) as info:
+        checkpoint.load(path)
+
+    assert str(info.value).startswith(f"cannot read checkpoint {path}: {message}")
+    assert isinstance(info.value, ModelError)
 
 
 #: Starts a checkpoint write with the campaign's file name and dies by SIGKILL

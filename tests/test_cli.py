@@ -22,21 +22,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ALL_VERBS = ["run", "resume", "status", "plot", "predict", "export", "simulate"]
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """Undo the CLI's logging set-up after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
-    for name in ("scynet_al", "sampler", "simulators"):
-        logging.getLogger(name).setLevel(logging.NOTSET)
-    logging.captureWarnings(False)
-
-
 @pytest.fixture
 def ghost(monkeypatch):
     """A verb ``ghost`` whose module raises what the test puts in ``ghost.error``."""
@@ -180,6 +165,40 @@ def test_configure_logging_twice_keeps_one_handler():
     assert len(ours) == 1
 
 
+class _HungUpTerminal:
+    """A stream whose writes fail as a hung-up terminal's do (EIO)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def write(self, text):
+        raise self.error
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("error", "reported"),
+    [(OSError(5, "Input/output error"), False), (ValueError("a bug"), True)],
+)
+def test_the_terminal_handler_drops_records_a_closed_terminal_refuses(
+    tmp_path, capsys, error, reported
+):
+    from scynet_al.logs import TerminalHandler
+
+    configure_logging(logging.INFO, log_file=tmp_path / "run.log")
+    (terminal,) = [
+        h for h in logging.getLogger().handlers if type(h) is TerminalHandler
+    ]
+    terminal.setStream(_HungUpTerminal(error))
+
+    logging.getLogger("scynet_al.campaign").warning("SIGHUP received")
+
+    assert ("--- Logging error ---" in capsys.readouterr().err) is reported
+    assert "SIGHUP received" in (tmp_path / "run.log").read_text()
+
+
 def test_log_level_choice():
     assert log_level() == logging.INFO
     assert log_level(verbose=2) == logging.DEBUG
@@ -253,9 +272,12 @@ def test_a_config_that_changes_the_campaign_is_refused_on_its_store(tmp_path, ca
     assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
 
 
-def test_a_continued_campaign_keeps_its_new_config_for_resume(tmp_path):
+def test_opening_a_store_to_continue_it_records_no_config_yet(tmp_path):
+    # The campaign records a new config once its start has succeeded (see
+    # test_campaign); opening the store for it must leave it as it was, so that a
+    # start failing later does not hand its config to the next resume.
     from scynet_al.commands.run import open_or_create_store
-    from scynet_al.config import load_config, parse_config
+    from scynet_al.config import load_config
 
     quickstart = (REPO_ROOT / "configs" / "quickstart.yaml").read_text()
     store_path = tmp_path / "campaign.h5"
@@ -270,7 +292,5 @@ def test_a_continued_campaign_keeps_its_new_config_for_resume(tmp_path):
     open_or_create_store(load_config(bigger), store_path, simulator=None).close()
 
     with CampaignStore.open(store_path, mode="r") as store:
-        assert store.config_text == bigger.read_text()
-        assert store.original_config_text == quickstart
-        # What `resume` reads: the budget of the config it was last run with.
-        assert parse_config(store.config_text).campaign.budget.max_points == 900
+        assert store.config_text == quickstart
+        assert store.metrics() == []

@@ -94,6 +94,31 @@ def test_broken_config_names_file_key_and_value(name, key, value):
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("hours", ["0", "0.0", "-1"])
+def test_a_wall_time_budget_of_zero_or_less_is_refused(hours):
+    text = f"campaign: {{budget: {{max_wall_time_hours: {hours}}}}}\nspace: {{}}\n"
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="c.yaml")
+
+    assert str(info.value) == (
+        f"c.yaml: campaign.budget.max_wall_time_hours = {yaml.safe_load(hours)!r}:"
+        " give a positive number of hours, or null for no limit"
+    )
+
+
+@pytest.mark.parametrize(("hours", "expected"), [("null", None), ("2", 2.0)])
+def test_a_wall_time_budget_is_positive_hours_or_null(hours, expected):
+    text = f"campaign: {{budget: {{max_wall_time_hours: {hours}}}}}\nspace: {{}}\n"
+
+    budget = parse_config(text).campaign.budget
+
+    assert budget.max_wall_time_hours == expected
+    assert parse_config("campaign: {}\nspace: {}\n").campaign.budget == (
+        budget.model_copy(update={"max_wall_time_hours": 0.25})
+    )
+
+
 def test_misspelt_section_is_named_without_its_contents(tmp_path):
     # A whole section under a misspelt name: the missing section it was meant to
     # be is suggested, and the hundreds of characters of its contents are left out.

@@ -346,3 +346,43 @@ def test_export_of_a_removed_checkpoint_names_the_retention_setting(
     assert str(missing) in err and len(err.strip().splitlines()) == 1
     assert ("campaign.keep_checkpoints" in err) is hinted
     assert not (tmp_path / "m.pt2").exists()
+
+
+@pytest.mark.parametrize("older_left", [True, False])
+def test_export_of_a_store_whose_latest_checkpoint_is_damaged(
+    trained, tmp_path, capsys, older_left
+):
+    from scynet_al.store import CampaignStore
+
+    directory = tmp_path / "campaign.h5.checkpoints"
+    directory.mkdir()
+    older, latest = (
+        directory / "round-00001-13TeV.ckpt",
+        directory / "round-00002-13TeV.ckpt",
+    )
+    whole = trained[1].read_bytes()
+    older.write_bytes(whole)
+    latest.write_bytes(whole[: len(whole) // 3])  # cut short, as by a full disk
+    with CampaignStore.create(
+        tmp_path / "campaign.h5", config_text="campaign: {}\n", space=SPACE,
+        energies=[13], analyses={13: []},
+    ) as store:  # fmt: skip
+        store.add_checkpoint(older, round=1)
+        store.add_checkpoint(latest, round=2)
+    if not older_left:
+        older.unlink()  # removed by campaign.keep_checkpoints
+    out = tmp_path / "m.pt2"
+
+    code = cli_main(["export", str(tmp_path / "campaign.h5"), "--out", str(out)])
+
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"checkpoint {latest}: the file is damaged" in err
+    assert f"`scynet-al resume {tmp_path / 'campaign.h5'}` refits" in err
+    hint = f"export an older checkpoint by path: scynet-al export {older} --out {out}"
+    assert (hint in err) is older_left
+    assert ("no older checkpoint" in err) is not older_left
+    assert not out.exists()
+    if older_left:  # the way out it names works
+        assert cli_main(["export", str(older), "--out", str(out)]) == 0
+        assert out.exists()

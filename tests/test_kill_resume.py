@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pty
 import random
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -353,3 +356,80 @@ def test_resume_command_on_a_spent_budget_stops_at_once(tmp_path, capsys):
         kinds = [r.get("kind") for r in s.metrics()]
         assert s.counts()["pending"] == 0 and len(s) == 24
     assert kinds.count("start") == 2 and kinds.count("summary") == 2
+
+
+#: Runs ``tests.cli_process`` with the pseudo-terminal on its standard streams as
+#: its controlling terminal (it leads a new session, as a login shell does).
+IN_A_TERMINAL = (
+    "import fcntl, sys, termios\n"
+    "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+    "from tests.cli_process import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+class Terminal:
+    """A pseudo-terminal whose screen is read in a thread until it is closed."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        self.screen = bytearray()
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closing.is_set():
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    self.screen += os.read(self.master, 65536)
+                except OSError:  # the other side hung up
+                    return
+
+    def close(self) -> None:
+        """Close the terminal window: the kernel hangs up its session leader."""
+        self._closing.set()
+        self._reader.join(timeout=10)
+        os.close(self.master)
+
+
+def test_closing_the_terminal_stops_the_run_cleanly(tmp_path):
+    # Closing a terminal (or losing an SSH session) hangs up the session leader,
+    # and the shell passes SIGHUP on to its job's process group: the daemon and
+    # the LocalCluster's workers, which die of it. The daemon must stop as on
+    # Ctrl-C although every write to the terminal now fails: exit 0, a summary
+    # row and the unfinished points pending (resumed as after Ctrl-C, above).
+    config = tmp_path / "campaign.yaml"
+    config.write_text(
+        CONFIG.replace("MAX_POINTS", "16")
+        .replace("grace_period_s: 5", "grace_period_s: 120")
+        .replace("refit_every: 10", "refit_every: 1000")
+    )
+    store = tmp_path / "campaign.h5"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), env.get("PYTHONPATH")])
+    )
+    terminal = Terminal()
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", IN_A_TERMINAL, "--sleep", "1.0", "run", str(config),
+         "--store", str(store)],
+        cwd=REPO, env=env, stdin=terminal.slave, stdout=terminal.slave,
+        stderr=terminal.slave, start_new_session=True,
+    )  # fmt: skip
+    os.close(terminal.slave)
+    try:
+        wait_for_points(store, 2, timeout=120)
+        terminal.close()
+        os.killpg(daemon.pid, signal.SIGHUP)
+        code = daemon.wait(timeout=120)
+    finally:
+        kill_group(daemon)
+    shown = terminal.screen.decode(errors="replace")
+
+    assert code == 0, shown[-3000:]
+    assert "campaign started" in shown and "Traceback" not in shown, shown[-3000:]
+    with CampaignStore.open(store, mode="r") as s:
+        assert s.metrics()[-1]["stop_reason"] == "interrupted"
+        assert s.counts()["pending"] > 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
@@ -86,3 +89,40 @@ def test_plot_into_an_existing_file_is_a_user_error(campaign_store, tmp_path, ca
     assert main(["plot", str(campaign_store), "--out", str(target)]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert target.read_bytes() == b"keep"
+
+
+def test_plot_draws_the_rest_when_the_latest_checkpoint_is_damaged(tmp_path, caplog):
+    from sampler.space import pmssm11
+    from simulators.result import SimulationResult
+
+    damaged = tmp_path / "c.h5.checkpoints" / "round-00001-13TeV.ckpt"
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"PK\x03\x04" + bytes(100))  # a zip archive cut short
+    space = pmssm11()
+    with CampaignStore.create(
+        tmp_path / "c.h5", config_text=CONFIG, space=space, energies=[13],
+        analyses={13: ["a"]},
+    ) as store:  # fmt: skip
+        X = space.from_unit(np.random.default_rng(3).random((6, 11)))
+        ids, _ = store.add_pending(X, origin="validation", round=0)
+        for k, point_id in enumerate(ids):
+            masses = {1000021: 1000.0 + 100 * k, 1000022: 100.0 + 50 * k}
+            result = SimulationResult("ok", chi2={13: 10.0 * k}, masses=masses)
+            store.record(int(point_id), result)
+        store.append_metrics(
+            {"kind": "refit", "round": 1, "n_train": 6, "energies": {"13": {}},
+             "checkpoints": {"13": str(damaged)}}
+        )  # fmt: skip
+
+    with caplog.at_level(logging.WARNING, logger="scynet_al.plots"):
+        written = plot_campaign(tmp_path / "c.h5", tmp_path / "plots")
+
+    assert sorted(p.name for p in written) == [
+        "chi2_distribution_13TeV.png",
+        "learning_curves_13TeV.png",
+        "mass_plane_13TeV.png",
+    ]
+    assert all(p.read_bytes()[:8] == PNG_MAGIC for p in written)
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert str(damaged) in warning and "damaged" in warning
+    assert warning.endswith("mass plane without the network")

@@ -412,6 +412,20 @@ def test_metrics_and_checkpoints(tmp_path):
     assert latest == Path("/elsewhere/round4.pt")
 
 
+def test_checkpoints_are_listed_newest_first_with_their_rounds(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        assert store.checkpoints() == [] and store.latest_checkpoint() is None
+        for round_ in (1, 2, 5):
+            store.add_checkpoint(tmp_path / f"round{round_}.pt", round_)
+
+    with CampaignStore.open(path) as store:
+        listed = store.checkpoints()
+        latest = store.latest_checkpoint()
+    assert listed == [(tmp_path / f"round{r}.pt", r) for r in (5, 2, 1)]
+    assert latest == tmp_path / "round5.pt"
+
+
 def test_checkpoint_inside_store_directory_is_relative(tmp_path):
     path = tmp_path / "c.h5"
     with make_store(path) as store:
@@ -434,6 +448,58 @@ def test_second_writer_is_refused(tmp_path):
     ):
         CampaignStore.open(path, mode="a")
     CampaignStore.open(path, mode="a").close()
+
+
+def test_discard_removes_a_new_empty_store_and_what_its_create_made(tmp_path):
+    from scynet_al.store import checkpoint_directory
+
+    path = tmp_path / "c.h5"
+    store = make_store(path)
+    checkpoint_directory(path).mkdir()  # as a campaign does before its first refit
+    assert store.created_here
+
+    store.discard()
+
+    assert list(tmp_path.iterdir()) == []
+    # The lock went with the files: a new store can be created at once.
+    make_store(path).close()
+
+
+def test_discard_keeps_what_existed_before_the_create(tmp_path):
+    from scynet_al.store import checkpoint_directory
+
+    path = tmp_path / "c.h5"
+    lock = tmp_path / "c.h5.lock"
+    lock.write_text("")
+    checkpoint_directory(path).mkdir()
+    (checkpoint_directory(path) / "notes.txt").write_text("kept by hand")
+
+    make_store(path).discard()
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "c.h5.checkpoints",
+        "c.h5.lock",
+    ]
+    assert (checkpoint_directory(path) / "notes.txt").read_text() == "kept by hand"
+
+
+def test_discard_refuses_a_store_with_points_or_not_created_here(tmp_path):
+    path = tmp_path / "c.h5"
+    with make_store(path) as store:
+        store.add_pending(points(1), "prior", 0)
+        with pytest.raises(StoreError, match="still without points"):
+            store.discard()
+    other = tmp_path / "other.h5"
+    make_store(other).close()
+
+    with CampaignStore.open(other, mode="a") as store:
+        assert not store.created_here
+        with pytest.raises(StoreError, match="created by this process"):
+            store.discard()
+
+    assert path.exists() and other.exists()
+    with CampaignStore.open(path) as store:
+        assert len(store) == 1
 
 
 def test_reopen_for_append_continues_ids(tmp_path):

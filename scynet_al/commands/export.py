@@ -28,19 +28,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Export the latest checkpoint of the store (or the given checkpoint)."""
+    from scynet_al.errors import CheckpointReadError
     from scynet_al.export import check_model_name, export_checkpoint
 
     fmt = args.format or ("onnx" if args.out.suffix == ".onnx" else "pt2")
     check_model_name(args.out, fmt)
-    checkpoint_path = _checkpoint_of(args.store)
+    checkpoints = _checkpoints_of(args.store)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    export_checkpoint(checkpoint_path, args.out, format=fmt)
-    print(f"exported {checkpoint_path} to {args.out} ({fmt})")
+    try:
+        export_checkpoint(checkpoints[0], args.out, format=fmt)
+    except CheckpointReadError as exc:
+        if checkpoints[0] == args.store:
+            raise
+        raise CheckpointReadError(_damaged_latest(args, checkpoints, exc)) from exc
+    print(f"exported {checkpoints[0]} to {args.out} ({fmt})")
     return 0
 
 
-def _checkpoint_of(path: Path) -> Path:
-    """The checkpoint to export: the store's latest, or ``path`` itself."""
+def _checkpoints_of(path: Path) -> list[Path]:
+    """The checkpoint to export first: the store's checkpoints newest first, or ``path``."""
     import h5py
 
     from scynet_al.checkpoint import missing_message, parse_campaign_name
@@ -52,9 +58,26 @@ def _checkpoint_of(path: Path) -> Path:
             raise ModelError(missing_message(path))
         raise StoreError(f"{path}: no such campaign store or checkpoint")
     if not h5py.is_hdf5(path):
-        return path
+        return [path]
     with CampaignStore.open(path, mode="r") as store:
-        latest = store.latest_checkpoint()
-    if latest is None:
+        checkpoints = [p for p, _ in store.checkpoints()]
+    if not checkpoints:
         raise ModelError(f"{path}: the campaign has no checkpoint yet")
-    return Path(latest)
+    return checkpoints
+
+
+def _damaged_latest(
+    args: argparse.Namespace, checkpoints: list[Path], exc: Exception
+) -> str:
+    """One line: the store's latest checkpoint cannot be read, and the two ways out."""
+    older = next((p for p in checkpoints[1:] if p.is_file()), None)
+    fallback = (
+        f", or export an older checkpoint by path: scynet-al export {older} --out"
+        f" {args.out}"
+        if older is not None
+        else "; no older checkpoint of it is left to export instead"
+    )
+    return (
+        f"{exc}; it is the latest checkpoint of {args.store}: `scynet-al resume"
+        f" {args.store}` refits the network and writes a new one{fallback}"
+    )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +83,14 @@ def execute(
     progress: bool = False,
     as_json: bool = False,
 ) -> int:
-    """Check the simulator, open or create the store, run the campaign, print the summary.
+    """Check everything, open or create the store, run the campaign, print the summary.
 
-    Shared by ``run`` and ``resume``. The simulator backend is checked before the
-    store is created, so a misconfigured backend leaves no file behind.
+    Shared by ``run`` and ``resume``. What can be checked without writing comes
+    first: the simulator backend, the campaign's preflight (regions, surrogate, a
+    first round the proposer can fill), whether an existing store takes this
+    config, and the connection to the cluster. A store this command creates is
+    removed again when the campaign fails before its first point; an existing
+    store changes only once the campaign has started (see ``Campaign.run``).
 
     Returns:
         Exit code 0.
@@ -95,20 +102,58 @@ def execute(
     simulator = make_simulator(config.simulator.backend, config.simulator.settings)
     simulator.check()
     preflight(config, simulator)
+    if Path(store_path).exists():
+        check_continuation(config, store_path)
     with (
-        open_or_create_store(config, store_path, simulator) as store,
         connect(config.dask, scheduler_address=scheduler) as handle,
+        _removed_if_start_fails(
+            open_or_create_store(config, store_path, simulator)
+        ) as store,
     ):
         campaign = Campaign(
             config, store, handle.client, simulator=simulator, progress=progress
         )
         install_signal_handlers(campaign)
         summary = campaign.run()
-    if as_json:
-        print(json.dumps(summary.to_json(), indent=2))
-    else:
-        print(format_summary(summary))
+    text = (
+        json.dumps(summary.to_json(), indent=2) if as_json else format_summary(summary)
+    )
+    _print_summary(text)
     return 0
+
+
+def _print_summary(text: str) -> None:
+    """Print the summary, unless the terminal has gone away (SIGHUP stopped the run).
+
+    Every count is in the store's summary row anyway. Standard output is pointed
+    at the null device then, so that Python's final flush of it fails neither.
+    """
+    try:
+        print(text, flush=True)
+    except OSError as exc:
+        logger.info("summary not printed (%s); it is in the store", exc)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _removed_if_start_fails(store: Any) -> Iterator[Any]:
+    """The store, closed on leaving; removed if created here and a failure left it empty.
+
+    A campaign that fails before its first point (a proposal that cannot be made,
+    a cluster that goes away) would otherwise leave a store that pins the campaign
+    seed and refuses the corrected config. A store that existed before is never
+    removed.
+    """
+    try:
+        yield store
+    except BaseException:
+        if store.created_here and len(store) == 0:
+            store.discard()
+        raise
+    finally:
+        store.close()
 
 
 #: Config keys that fix what a store's points mean: seeds derive from the campaign
@@ -123,6 +168,21 @@ IDENTITY_KEYS: tuple[tuple[str, ...], ...] = (
     ("prior",),
     ("simulator",),
 )
+
+
+def check_continuation(config: Any, store_path: Path) -> None:
+    """Refuse to continue the store at ``store_path`` with a config that changes
+    what its points mean (:data:`IDENTITY_KEYS`); the store is only read.
+
+    Raises:
+        ConfigError: The config changes one of the identity keys.
+        StoreError: The store cannot be read.
+    """
+    from scynet_al.store import CampaignStore
+
+    with CampaignStore.open(store_path, mode="r") as reader:
+        stored_text = reader.config_text
+    _check_same_campaign(config, stored_text, store_path)
 
 
 def _check_same_campaign(config: Any, stored_text: str, store_path: Path) -> None:
@@ -147,23 +207,17 @@ def _check_same_campaign(config: Any, stored_text: str, store_path: Path) -> Non
 
 
 def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
-    """The store at ``store_path`` open for writing; created from the config if absent."""
+    """The store at ``store_path`` open for writing; created from the config if absent.
+
+    An existing store is checked against the config (:func:`check_continuation`)
+    and opened unchanged: a campaign started on it records a config that differs
+    from the store's once the start has succeeded.
+    """
     from scynet_al.store import KEY_MASS_PDGS, CampaignStore
 
     if Path(store_path).exists():
-        with CampaignStore.open(store_path, mode="r") as reader:
-            stored_text = reader.config_text
-        _check_same_campaign(config, stored_text, store_path)
-        store = CampaignStore.open(store_path, mode="a")
-        if stored_text.strip() != config.text.strip():
-            store.record_config(config.text)
-            logger.warning(
-                "%s ran with another config; continuing with %s, which is recorded "
-                "in the store for later resumes",
-                store_path,
-                config.source,
-            )
-        return store
+        check_continuation(config, store_path)
+        return CampaignStore.open(store_path, mode="a")
     shape = simulator.describe()
     energies = [int(e) for e in config.campaign.energies_tev]
     return CampaignStore.create(
