@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from scynet_al.errors import CampaignError, ConfigError, ModelError
-from scynet_al.store import checkpoint_directory
+from scynet_al.errors import CampaignError, ConfigError, ModelError, ScynetError
+from scynet_al.store import checkpoint_directory, missing_checkpoints
 from simulators.result import SimulationResult
 
 logger = logging.getLogger(__name__)
@@ -500,7 +500,8 @@ class Campaign:
         """The surrogate in ``path``, or None (and why) when it is missing or damaged."""
         if not path.exists():
             if latest:
-                logger.warning("latest checkpoint %s is missing", path)
+                reason = missing_checkpoints(self.store.path, path)
+                logger.warning("%s", reason or f"latest checkpoint {path} is missing")
             else:  # usually removed by campaign.keep_checkpoints
                 logger.debug("older checkpoint %s is gone", path)
             return None
@@ -823,7 +824,8 @@ class Campaign:
             return
         fit, self.fit_ = self.fit_, None
         if fit.error is not None:
-            raise CampaignError(f"refit failed: {fit.error!r}") from fit.error
+            reason = _describe_error(fit.error)
+            raise CampaignError(f"refit failed: {reason}") from fit.error
         outcome = fit.outcome
         with self._store_write():
             self.store.append_metrics(outcome.row)
@@ -1168,6 +1170,14 @@ def _warn_if_jobs_may_time_out(config: Any, simulator: Any) -> None:
             getattr(simulator, "name", "simulator"),
             longest,
         )
+
+
+def _describe_error(exc: BaseException) -> str:
+    """A failure in words: the message of one of ours or of the file system (it
+    names the file), the type and message of anything else."""
+    if isinstance(exc, ScynetError | OSError):
+        return str(exc)
+    return repr(exc)
 
 
 def _make_simulator(config: Any) -> Any:

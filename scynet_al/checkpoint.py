@@ -23,6 +23,7 @@ from sampler.space import ParameterSpace
 from scynet_al import __version__
 from scynet_al.ensemble import Ensemble
 from scynet_al.errors import CheckpointReadError, ModelError
+from scynet_al.files import torch_writer_failure, write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,12 @@ def save(
 
     Returns:
         The path written.
+
+    Raises:
+        ModelError: The ensemble is not fitted.
+        FileWriteError: The file cannot be written (no permission, disk full);
+            names ``path`` and, on a nearly full disk, the bytes left. Nothing of
+            the failed write is left behind, and an older file at ``path`` stays.
     """
     if not hasattr(ensemble, "members_"):
         raise ModelError("cannot checkpoint an ensemble that is not fitted")
@@ -173,6 +180,8 @@ def _unreadable_message(path: Path, exc: Exception) -> str:
 
 def missing_message(path: Path) -> str:
     """What to tell a user asking for a checkpoint file that does not exist."""
+    if not path.parent.is_dir():
+        return f"cannot read checkpoint {path}: no such directory {path.parent}"
     hint = PRUNED_HINT if parse_campaign_name(path.name) is not None else ""
     return f"cannot read checkpoint {path}: no such file{hint}"
 
@@ -258,21 +267,40 @@ def _remove(path: Path) -> bool:
 
 
 def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
-    """Write through ``.<name>.<random>.tmp`` beside ``path``, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
+    """Write through ``.<name>.<random>.tmp`` beside ``path``, then rename it.
+
+    Raises:
+        FileWriteError: The directory, the temporary file or the rename failed
+            (no permission, disk full); names ``path``, not the temporary file.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as exc:
+        raise write_failure(path, "checkpoint", exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
+            _torch_save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise write_failure(path, "checkpoint", exc) from exc
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _torch_save(payload: dict[str, Any], fh: Any) -> None:
+    """``torch.save`` whose writer failures arrive as OSError."""
+    try:
+        torch.save(payload, fh)
+    except RuntimeError as exc:
+        raise torch_writer_failure(exc) from exc
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +24,12 @@ logger = logging.getLogger(__name__)
 
 #: Exit code for bad input (config, store, CSV) and for verbs not in this build.
 EXIT_USER_ERROR = 2
+
+#: Exit code when the reader of stdout went away (``scynet-al status q.h5 | head``):
+#: 128 + SIGPIPE, what a shell reports for a Unix tool that SIGPIPE ended (``cat``,
+#: ``ls``). It is not 0 because the output was cut short, which a script that sets
+#: ``pipefail`` should be able to see; without ``pipefail`` the shell ignores it.
+EXIT_STDOUT_CLOSED = 128 + 13
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,16 +118,44 @@ def _find_verb(argv: Sequence[str]) -> str | None:
 
 def _dispatch(command: object, args: argparse.Namespace) -> int:
     try:
-        return int(command.main(args))
+        code = int(command.main(args))
+        sys.stdout.flush()  # output to a pipe is buffered: a closed one shows here
+        return code
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            return _user_error(args, exc)
+        # Python ignores SIGPIPE and raises instead; end quietly, as a tool ended by
+        # SIGPIPE does. Stdout goes to devnull, else the flush at exit fails again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_STDOUT_CLOSED
     # OSError: the file system refused a path the user gave (a directory where a
     # file is written, no permission, disk full); its message names the path.
     except (*USER_ERRORS, OSError) as exc:
-        logger.debug("%s failed", args.verb, exc_info=True)
-        print(f"scynet-al {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _user_error(args, exc)
     except KeyboardInterrupt:
         print(f"scynet-al {args.verb}: interrupted", file=sys.stderr)
         return 130
+
+
+def _user_error(args: argparse.Namespace, exc: BaseException) -> int:
+    """Report a user error in one line on stderr; the exit code."""
+    logger.debug("%s failed", args.verb, exc_info=exc)
+    print(f"scynet-al {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader has gone (poll reports an error on
+    it), so a BrokenPipeError from elsewhere is still reported."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # stdout replaced by a non-file
+        return False
+    if not hasattr(select, "poll"):  # Windows: take the error's word for it
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(event & select.POLLERR for _, event in poller.poll(0))
 
 
 def _one_line(exc: BaseException) -> str:

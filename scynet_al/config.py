@@ -9,9 +9,13 @@ line naming the file, the key path (``campaign.budget.max_points``) and the valu
 Validation is strict: unknown keys, duplicate keys, wrong types (a string where a
 number belongs), empty or inverted ranges, parameters the model does not have,
 negative budgets, a wall-time budget of zero (``null`` means no limit) and negative
-proposal fractions are all refused. Nothing is written anywhere while a config is
-loaded, so a command can load its config before it opens or creates a store and
-leave every file untouched when the config is bad.
+proposal fractions are all refused. Numbers are read as YAML 1.2 reads them (``1e3``
+and ``2E-4`` are floats, not strings), and an integer key takes a float with a whole
+value (``max_points: 1e3``).
+
+Nothing is written anywhere while a config is loaded, so a command can load its
+config before it opens or creates a store and leave every file untouched when the
+config is bad.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -63,6 +68,18 @@ def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _whole_float_as_int(value: Any) -> Any:
+    """A float with a whole value (``1e3``, ``19000.0``) as the int it stands for.
+
+    Physicists write counts as ``1e3``; strict validation would refuse that float
+    for an integer key. A fractional value, a string or a bool is left for the
+    integer check to refuse.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _interval_list(value: Any) -> Any:
     """Accept ``[lo, hi]`` as shorthand for ``[[lo, hi]]``."""
     numbers = isinstance(value, list) and all(
@@ -71,15 +88,18 @@ def _interval_list(value: Any) -> Any:
     return [value] if numbers and len(value) == 2 else value
 
 
-IntTuple = Annotated[tuple[int, ...], BeforeValidator(_as_tuple)]
+IntTuple = Annotated[
+    tuple[Annotated[int, BeforeValidator(_whole_float_as_int)], ...],
+    BeforeValidator(_as_tuple),
+]
 Interval = Annotated[tuple[float, float], BeforeValidator(_as_tuple)]
 # Pydantic runs "before" validators last-listed first: the shorthand is unwrapped,
 # then the outer list becomes a tuple.
 IntervalList = Annotated[
     tuple[Interval, ...], BeforeValidator(_as_tuple), BeforeValidator(_interval_list)
 ]
-NonNegInt = Annotated[int, Field(ge=0)]
-PosInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0), BeforeValidator(_whole_float_as_int)]
+PosInt = Annotated[int, Field(ge=1), BeforeValidator(_whole_float_as_int)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
@@ -156,6 +176,7 @@ class CampaignConfig(_Section):
     @pydantic.field_validator("keep_checkpoints", mode="before")
     @classmethod
     def _check_keep_checkpoints(cls, value: Any) -> Any:
+        value = _whole_float_as_int(value)
         whole = isinstance(value, int) and not isinstance(value, bool)
         if value is not None and not (whole and value >= 1):
             raise _KeyedValueError(
@@ -453,11 +474,35 @@ def parse_config(text: str, *, source: str = "<string>") -> Config:
     return config
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loader that refuses a key given twice in one mapping."""
+class ConfigLoader(yaml.SafeLoader):
+    """Safe YAML loader of configs: a key given twice in one mapping is refused, and
+    floats are read as YAML 1.2 reads them.
+
+    PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent:
+    ``1e3``, ``1.0e9`` and ``2E-4`` would be strings there. Here every number
+    with an exponent is a float, as in YAML 1.2 (and C, Fortran and Python).
+    """
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
+#: Numbers with an exponent, dot or not, sign or not (``1e3``, ``.5E-4``).
+_EXPONENT_FLOAT = re.compile(
+    r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"
+)
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+.0123456789")
+)
+
+
+def read_yaml(text: str) -> Any:
+    """The data of a YAML text read as configs are (:class:`ConfigLoader`).
+
+    Raises:
+        yaml.YAMLError: Not YAML, or a key given twice in one mapping.
+    """
+    return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader subclass
+
+
+def _construct_mapping(loader: ConfigLoader, node: yaml.MappingNode) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
@@ -469,14 +514,14 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(
+ConfigLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
 
 
 def _parse_yaml(text: str, source: str) -> dict:
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        data = read_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML{_yaml_where(exc)}") from exc
     if not isinstance(data, dict):

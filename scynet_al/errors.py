@@ -26,6 +26,10 @@ class CheckpointReadError(ModelError):
     """Raised when a checkpoint file exists but cannot be read (damaged or foreign)."""
 
 
+class FileWriteError(ScynetError, OSError):
+    """Raised when a checkpoint or model file cannot be written; names the file."""
+
+
 class CampaignError(ScynetError):
     """Raised when a campaign cannot start or continue."""
 

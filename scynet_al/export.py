@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from torch import nn
 
 from sampler.space import ParameterSpace
 from scynet_al.errors import ModelError
+from scynet_al.files import torch_writer_failure, write_failure
 from scynet_al.network import PREDICT_CHUNK, StackedNetwork, small_batch_threads
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,12 @@ class ExportableSurrogate(nn.Module):
         return mean, sigma, inside & in_box
 
 
+#: Values of the ``domain`` column of ``predict``: inside the domain, outside the
+#: parameter space (a gap or beyond a range), or inside the space but outside the
+#: box spanned by the training points.
+DOMAIN_OK, OUTSIDE_SPACE, OUTSIDE_TRAINING = "ok", "outside_space", "outside_training"
+
+
 @dataclass
 class ExportedModel:
     """A loaded exported model (either format) with the metadata of its file.
@@ -178,6 +186,37 @@ class ExportedModel:
         )
         return np.asarray(chi2), np.asarray(sigma), np.asarray(in_domain, dtype=bool)
 
+    def domain(self, X: np.ndarray, in_domain: np.ndarray) -> np.ndarray:
+        """Why each point is in the domain or not.
+
+        Args:
+            X: Inputs ``(n, d)``, as given to :meth:`predict`.
+            in_domain: Its ``in_domain`` output ``(n,)``.
+
+        Returns:
+            ``(n,)`` strings: :data:`DOMAIN_OK`, :data:`OUTSIDE_SPACE` or
+            :data:`OUTSIDE_TRAINING` (features have no space: never outside it).
+        """
+        X = np.asarray(X, dtype=np.float64).reshape(-1, len(self.input_names))
+        space = self.meta.get("space")
+        in_space = (
+            np.ones(len(X), dtype=bool)
+            if space is None
+            else _inside(ParameterSpace.from_dict(space), X)
+        )
+        out = np.where(in_space, OUTSIDE_TRAINING, OUTSIDE_SPACE)
+        return np.where(np.asarray(in_domain, dtype=bool), DOMAIN_OK, out)
+
+
+def _inside(space: ParameterSpace, X: np.ndarray) -> np.ndarray:
+    """Which points ``(n, dim)`` lie in ``space``, compared as the exported graph
+    compares (:class:`UnitCubeMap`): within some closed interval per parameter."""
+    inside = np.ones(len(X), dtype=bool)
+    for j, intervals in enumerate(space.intervals.values()):
+        within = [(X[:, j] >= lo) & (X[:, j] <= hi) for lo, hi in intervals]
+        inside &= np.any(within, axis=0)
+    return inside
+
 
 def export_checkpoint(
     checkpoint_path: str | os.PathLike,
@@ -189,7 +228,8 @@ def export_checkpoint(
 
     Args:
         checkpoint_path: A file written by ``scynet_al.checkpoint.save``.
-        out_path: The model file to write (replaced atomically).
+        out_path: The model file to write (replaced atomically); its directory
+            must exist.
         format: ``"pt2"`` (torch.export) or ``"onnx"``.
 
     Returns:
@@ -198,6 +238,8 @@ def export_checkpoint(
     Raises:
         ModelError: Unknown format, an ``out_path`` not ending in ``.pt2`` /
             ``.onnx`` as the format asks, unreadable checkpoint, or a failed export.
+        FileWriteError: ``out_path`` cannot be written (no such directory, no
+            permission, disk full); names ``out_path``. No temporary file is left.
     """
     from scynet_al import checkpoint
 
@@ -205,7 +247,9 @@ def export_checkpoint(
     ensemble, meta = checkpoint.load(checkpoint_path)
     module = build_exportable(ensemble, meta["space"])
     metadata = _metadata(ensemble, meta, checkpoint_path)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp{out_path.suffix}")
+    # The temporary file takes the format's own suffix in lower case, which
+    # torch.export expects of an archive; the rename gives the name asked for.
+    tmp = out_path.with_name(f".{out_path.stem}.tmp.{format}")
     try:
         if format == "pt2":
             _write_pt2(module, _example_inputs(ensemble, meta["space"]), metadata, tmp)
@@ -214,6 +258,8 @@ def export_checkpoint(
 
             write_onnx(module, metadata, tmp)
         os.replace(tmp, out_path)
+    except OSError as exc:
+        raise write_failure(out_path, f"{format} model", exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
     logger.info(
@@ -226,17 +272,31 @@ def export_checkpoint(
     return out_path
 
 
+def format_of(out_path: str | os.PathLike) -> str:
+    """The format a model file name asks for: ``onnx`` for ``.onnx`` in any case,
+    else ``pt2``."""
+    return "onnx" if Path(out_path).suffix.lower() == ".onnx" else "pt2"
+
+
 def check_model_name(out_path: str | os.PathLike, format: str) -> Path:
     """``out_path`` as a Path, once its suffix is the one of ``format``.
 
+    The suffix is compared without regard to case (``model.ONNX`` is an ONNX
+    file); the file is written under the name as given.
+
     Raises:
-        ModelError: Unknown format, or a suffix other than ``.pt2`` / ``.onnx`` as
-            the format asks.
+        ModelError: Unknown format, a path without a file name, or a suffix other
+            than ``.pt2`` / ``.onnx`` as the format asks.
     """
     if format not in FORMATS:
         raise ModelError(f"unknown export format {format!r}; expected one of {FORMATS}")
     out_path = Path(out_path)
-    if out_path.suffix != f".{format}":
+    if out_path.name in ("", ".", ".."):
+        raise ModelError(
+            f"{str(out_path)!r} is not a model file name; give one such as"
+            f" model.{format}"
+        )
+    if out_path.suffix.lower() != f".{format}":
         # The loaders tell the formats apart by the suffix, and torch.export warns
         # about (and may refuse) an archive whose name does not end in .pt2.
         raise ModelError(
@@ -263,21 +323,27 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
     """Load a model file written by :func:`export_checkpoint` (either format).
 
     Raises:
-        ModelError: The file is missing or not an exported scynet-al model.
+        ModelError: The file is missing or not an exported scynet-al model (a
+            campaign store or a checkpoint is named as such).
     """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    if _is_hdf5(path):
+    kind = _training_file_kind(path)
+    if kind is not None:
         raise ModelError(
-            f"{path} is a campaign store, not an exported model; export its network"
+            f"{path} is a {kind}, not an exported model; export its network"
             f" first: scynet-al export {path} --out model.pt2"
         )
-    if path.suffix == ".onnx" or _looks_like_onnx(path):
+    if format_of(path) == "onnx" or _looks_like_onnx(path):
         return _load_onnx(path)
+    if "archive_format" not in _zip_entries(path):
+        raise ModelError(f"{path}: not a torch.export model file")
     extra = {META_KEY: ""}
     try:
-        program = torch.export.load(path, extra_files=extra)
+        # Through an open file: torch warns about a path not ending in .pt2.
+        with open(path, "rb") as handle:
+            program = torch.export.load(handle, extra_files=extra)
     except Exception as exc:  # torch raises many types for foreign files
         raise ModelError(f"{path}: not a torch.export model file ({exc})") from exc
     if not extra[META_KEY]:
@@ -305,7 +371,10 @@ def _write_pt2(
             )
     except Exception as exc:  # export failures come in many torch types
         raise ModelError(f"torch.export failed: {exc}") from exc
-    torch.export.save(program, path, extra_files={META_KEY: json.dumps(metadata)})
+    try:
+        torch.export.save(program, path, extra_files={META_KEY: json.dumps(metadata)})
+    except RuntimeError as exc:
+        raise torch_writer_failure(exc) from exc
 
 
 def _example_inputs(ensemble: Any, space: ParameterSpace | None) -> torch.Tensor:
@@ -379,7 +448,27 @@ def _load_onnx(path: Path) -> ExportedModel:
     return ExportedModel(path, json.loads(props[ONNX_META_KEY]), call)
 
 
-def _is_hdf5(path: Path) -> bool:
-    """True for an HDF5 file (its 8-byte signature at offset 0)."""
+def _training_file_kind(path: Path) -> str | None:
+    """``"campaign store"`` or ``"checkpoint"`` for the files of a campaign, else
+    None: an HDF5 file (its 8-byte signature), or a ``torch.save`` archive (a zip
+    with ``data.pkl`` at its top, which an exported program does not have)."""
     with path.open("rb") as handle:
-        return handle.read(8) == b"\x89HDF\r\n\x1a\n"
+        if handle.read(8) == b"\x89HDF\r\n\x1a\n":
+            return "campaign store"
+    entries = _zip_entries(path)
+    return (
+        "checkpoint"
+        if "data.pkl" in entries and "archive_format" not in entries
+        else None
+    )
+
+
+def _zip_entries(path: Path) -> set[str]:
+    """Names of the entries of a zip file below its one top directory (torch's
+    archives put everything under one), or an empty set for another file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return set()
+    return {name.partition("/")[2] for name in names}

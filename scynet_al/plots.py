@@ -52,7 +52,6 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
         energies = list(store.energies)
         mass_pdgs = list(store.mass_pdgs)
         space = store.space
-        store_dir = Path(store_path).parent
     out.mkdir(parents=True, exist_ok=True)
     rows = [r for r in all_rows if r.get("kind", "refit") == "refit"]
     target = float(config.campaign.target_mean_abs_error)
@@ -61,7 +60,7 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
         regions = _regions(all_rows, config, energy)
         written.append(plot_learning_curves(rows, energy, target, out))
         written.append(plot_chi2_distribution(table, k, energy, regions, out))
-        predicted = _network_chi2(rows, table, k, energy, space, store_dir)
+        predicted = _network_chi2(rows, table, k, energy, space, store_path)
         written.append(plot_mass_plane(table, k, energy, mass_pdgs, predicted, out))
     for path in written:
         logger.info("wrote %s", path)
@@ -222,17 +221,22 @@ def _network_chi2(
     column: int,
     energy: int,
     space: Any,
-    store_dir: Path,
+    store_path: str | Path,
 ) -> np.ndarray | None:
     """The latest checkpoint's chi2 on the validation ok points, or None."""
+    from scynet_al.store import locate_checkpoint, missing_checkpoints
+
     paths = [r.get("checkpoints", {}).get(str(energy)) for r in rows]
     paths = [p for p in paths if p]
     if not paths:
         return None
-    path = Path(paths[-1])
-    path = path if path.is_absolute() else store_dir / path
+    path = locate_checkpoint(store_path, paths[-1])
     if not path.exists():
-        logger.warning("checkpoint %s is missing; mass plane without the network", path)
+        reason = missing_checkpoints(store_path, path)
+        logger.warning(
+            "%s; mass plane without the network",
+            reason or f"checkpoint {path} is missing",
+        )
         return None
     from scynet_al import checkpoint
     from scynet_al.errors import CheckpointReadError

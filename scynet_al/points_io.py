@@ -87,10 +87,37 @@ def read_points_csv(
         InputError: Missing file, bad header, or a bad value; names the line
             (1 = header) and the column.
     """
+    X, _, _ = _read(path, space, check_ranges=check_ranges, extra_columns=False)
+    return X
+
+
+def read_points_with_extras(
+    path: str | Path, space: ParameterSpace, *, check_ranges: bool = True
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    """Like :func:`read_points_csv`, but columns beyond the parameters are kept.
+
+    An ``id`` or a comment column rides along with its point. A misspelt parameter
+    is still caught: its canonical column is then missing.
+
+    Returns:
+        Points ``(n, space.dim)`` in canonical column order, the names of the
+        other columns in file order, and their cells per point as written.
+
+    Raises:
+        InputError: As :func:`read_points_csv`; a missing parameter's message
+            names the extra columns that may be its misspelling.
+    """
+    return _read(path, space, check_ranges=check_ranges, extra_columns=True)
+
+
+def _read(
+    path: str | Path, space: ParameterSpace, *, check_ranges: bool, extra_columns: bool
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
     header = read_header(path)
-    _check_header(path, header, space)
+    _check_header(path, header, space, extra_columns=extra_columns)
     order = [header.index(name) for name in space.names]
-    rows = []
+    extras = [j for j, name in enumerate(header) if name not in space.names]
+    rows, extra_rows = [], []
     with open(path, newline="", encoding=CSV_ENCODING) as handle:
         reader = csv.reader(handle)
         next(reader)
@@ -98,14 +125,21 @@ def read_points_csv(
             if not any(cell.strip() for cell in row):
                 continue
             rows.append(_parse_row(path, line_no, row, header, order))
+            extra_rows.append([row[j] for j in extras])
     X = np.asarray(rows, dtype=float).reshape(-1, space.dim)
     if check_ranges:
         _check_ranges(path, X, space, rows_lines=_data_lines(path))
     logger.debug("read %d points from %s", len(X), path)
-    return X
+    return X, [header[j] for j in extras], extra_rows
 
 
-def _check_header(path: str | Path, header: list[str], space: ParameterSpace) -> None:
+def _check_header(
+    path: str | Path,
+    header: list[str],
+    space: ParameterSpace,
+    *,
+    extra_columns: bool = False,
+) -> None:
     duplicates = sorted({name for name in header if header.count(name) > 1})
     unknown = [name for name in header if name not in space.names]
     missing = [name for name in space.names if name not in header]
@@ -113,11 +147,13 @@ def _check_header(path: str | Path, header: list[str], space: ParameterSpace) ->
         f"{label} columns {names}"
         for label, names in (
             ("duplicate", duplicates),
-            ("unknown", unknown),
+            ("unknown", [] if extra_columns else unknown),
             ("missing", missing),
         )
         if names
     ]
+    if extra_columns and missing and unknown:
+        problems.append(f"other columns {unknown} (a misspelt parameter?)")
     if problems:
         raise InputError(
             f"{path}: line 1 (header): {', '.join(problems)}; expected "

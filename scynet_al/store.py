@@ -671,10 +671,9 @@ class CampaignStore:
     def latest_checkpoint(self) -> Path | None:
         """The most recently added checkpoint path, or None.
 
-        Checkpoints live beside the store in ``<store>.checkpoints/``. When the
-        store was renamed or copied together with that directory under the new
-        name, the recorded path no longer exists; the checkpoint is then looked up
-        by its file name in the directory that belongs to the store's current name.
+        The path is where the checkpoint is now (:func:`locate_checkpoint`), which
+        need not exist: older checkpoints are removed, and a store may be copied
+        without its checkpoint directory.
         """
         checkpoints = self.checkpoints()
         return checkpoints[0][0] if checkpoints else None
@@ -689,14 +688,9 @@ class CampaignStore:
         paths = self._read("checkpoint_path", n)
         rounds = self._read("checkpoint_round", n)
         return [
-            (self._resolve_checkpoint(Path(bytes(blob).decode())), int(round_))
+            (locate_checkpoint(self._path, bytes(blob).decode()), int(round_))
             for blob, round_ in zip(paths[::-1], rounds[::-1], strict=True)
         ]
-
-    def _resolve_checkpoint(self, path: Path) -> Path:
-        recorded = path if path.is_absolute() else self._path.parent / path
-        beside = checkpoint_directory(self._path) / path.name
-        return beside if not recorded.exists() and beside.exists() else recorded
 
     def table(self) -> dict[str, Any]:
         """Every written row as columns (for status reports and plots).
@@ -1346,11 +1340,16 @@ def _relative_to(path: Path, base: Path) -> str:
 
 
 def _seed_from_config(config_text: str) -> int:
+    """``campaign.seed`` read as the config loader reads it (``1e3`` is 1000)."""
+    from scynet_al.config import read_yaml
+
     try:
-        seed = yaml.safe_load(config_text)["campaign"]["seed"]
+        seed = read_yaml(config_text)["campaign"]["seed"]
     except (yaml.YAMLError, KeyError, TypeError):
         return 0
-    return int(seed) if isinstance(seed, int) else 0
+    if isinstance(seed, float) and seed.is_integer():
+        return int(seed)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
 
 def _blank_pending(table: dict[str, Any]) -> None:
@@ -1382,3 +1381,47 @@ def checkpoint_directory(store_path: str | Path) -> Path:
     """The directory holding a store's network checkpoints: ``<store>.checkpoints``."""
     store_path = Path(store_path)
     return store_path.with_name(store_path.name + ".checkpoints")
+
+
+def locate_checkpoint(store_path: str | Path, recorded: str | Path) -> Path:
+    """Where a checkpoint that a store's campaign recorded is now.
+
+    Checkpoints live beside the store in ``<store>.checkpoints/``, and a store is
+    moved, renamed or copied together with that directory. So the file of that
+    name in the directory of the store's current name is taken when it exists;
+    else the recorded path, read relative to the store's directory unless
+    absolute (a campaign given another checkpoint directory).
+
+    Args:
+        store_path: The store file, under its current name.
+        recorded: The checkpoint path as the campaign recorded it, in the store's
+            ``checkpoint_path`` or in a metrics row.
+
+    Returns:
+        The checkpoint's path; it need not exist (see :func:`missing_checkpoints`).
+    """
+    store_path, recorded = Path(store_path), Path(recorded)
+    beside = checkpoint_directory(store_path) / recorded.name
+    if beside.exists():
+        return beside
+    return recorded if recorded.is_absolute() else store_path.parent / recorded
+
+
+def missing_checkpoints(store_path: str | Path, checkpoint: str | Path) -> str | None:
+    """Why a store's checkpoint is missing when its whole directory is, else None.
+
+    A single missing file was most likely removed by the campaign itself
+    (``campaign.keep_checkpoints``); a missing directory means the store was
+    moved or copied without it.
+
+    Args:
+        store_path: The store file.
+        checkpoint: The checkpoint as :func:`locate_checkpoint` found it.
+    """
+    directory = checkpoint_directory(store_path)
+    if directory.is_dir() or Path(checkpoint).parent.is_dir():
+        return None
+    return (
+        f"the checkpoint directory {directory} is missing beside the store; a store"
+        f" is moved or copied together with its {directory.name} directory"
+    )

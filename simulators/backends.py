@@ -38,6 +38,7 @@ def make_simulator(backend: str, settings: Mapping[str, Any] | None = None) -> A
     """Instantiate a backend by name with its settings.
 
     Raises:
+        MissingSettingError: A setting the backend needs is not given.
         SimulatorConfigError: Unknown backend, or settings the backend rejects.
     """
     if backend not in BACKENDS:
@@ -60,10 +61,30 @@ def make_simulator(backend: str, settings: Mapping[str, Any] | None = None) -> A
                 f"simulator.settings: unknown key(s) {unknown} for backend "
                 f"{backend!r}; it accepts {sorted(accepted)}"
             )
+    missing = [name for name in _required_names(cls) if name not in settings]
+    if missing:
+        raise MissingSettingError(backend, missing)
     try:
         return cls(**settings)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a setting of the wrong kind
         raise SimulatorConfigError(f"simulator backend {backend!r}: {exc}") from exc
+
+
+class MissingSettingError(SimulatorConfigError):
+    """Raised when a backend is asked for without a setting it cannot do without.
+
+    Attributes:
+        backend: The backend's name.
+        names: The settings missing, in the order the backend takes them.
+    """
+
+    def __init__(self, backend: str, names: list[str]) -> None:
+        self.backend, self.names = backend, list(names)
+        given = ", ".join(f"simulator.settings.{name}" for name in self.names)
+        super().__init__(
+            f"simulator backend {backend!r} needs the setting(s) {self.names}; "
+            f"give {given} in the config"
+        )
 
 
 def _keyword_names(cls: type) -> set[str] | None:
@@ -71,8 +92,19 @@ def _keyword_names(cls: type) -> set[str] | None:
     parameters = inspect.signature(cls).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None
-    keyword_kinds = (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.KEYWORD_ONLY,
-    )
-    return {p.name for p in parameters if p.kind in keyword_kinds}
+    return {p.name for p in parameters if p.kind in _KEYWORD_KINDS}
+
+
+def _required_names(cls: type) -> list[str]:
+    """Keyword arguments ``cls(...)`` cannot do without (they have no default)."""
+    return [
+        p.name
+        for p in inspect.signature(cls).parameters.values()
+        if p.kind in _KEYWORD_KINDS and p.default is inspect.Parameter.empty
+    ]
+
+
+_KEYWORD_KINDS = (
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)

@@ -216,6 +216,49 @@ def _timed(
             cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - start_cpu
 
 
+def _require(
+    name: str,
+    value: Any,
+    *,
+    above: float | None = None,
+    least: float | None = None,
+    whole: bool = False,
+    bound: str | None = None,
+) -> None:
+    """Refuse a setting unless it is a finite number ``> above`` and ``>= least``.
+
+    Args:
+        name: The setting, for the message.
+        value: Its value.
+        above: Exclusive lower bound, if any.
+        least: Inclusive lower bound, if any.
+        whole: Require a whole number (``1e3`` counts as one).
+        bound: Name of the setting ``least`` comes from, for the message.
+
+    Raises:
+        SimulatorConfigError: Names the setting, its value and what it must be.
+    """
+    number = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and not (whole and not float(value).is_integer())
+    )
+    if (
+        number
+        and (above is None or value > above)
+        and (least is None or value >= least)
+    ):
+        return
+    kind = "a whole number" if whole else "a finite number"
+    limit = f" > {above:g}" if above is not None else ""
+    if least is not None:
+        limit = f" >= {bound} ({least:g})" if bound else f" >= {least:g}"
+    raise SimulatorConfigError(
+        f"builtin simulator: {name} = {value!r}: must be {kind}{limit}"
+    )
+
+
 class BuiltinSimulator:
     """The embedded default backend (see the module docstring).
 
@@ -350,22 +393,7 @@ class BuiltinSimulator:
             raise SimulatorConfigError(
                 f"builtin simulator: unknown model {self.model!r}"
             )
-        if not 0 < self.min_events <= self.max_events:
-            raise SimulatorConfigError(
-                f"builtin simulator: need 0 < min_events <= max_events, got "
-                f"{self.min_events}, {self.max_events}"
-            )
-        if not (
-            isinstance(self.detector_replicas, int) and self.detector_replicas >= 1
-        ):
-            raise SimulatorConfigError(
-                f"builtin simulator: detector_replicas must be an integer >= 1, got "
-                f"{self.detector_replicas!r}"
-            )
-        if not (self.signal_systematic >= 0 and self.timeout_s > 0):
-            raise SimulatorConfigError(
-                "builtin simulator: signal_systematic must be >= 0 and timeout_s > 0"
-            )
+        self._check_numbers()
         self._check_refinement()
         try:
             import fastjet  # noqa: F401
@@ -377,27 +405,48 @@ class BuiltinSimulator:
         for energy in self.energies_tev:
             self._catalogue(energy)
 
-    def _check_refinement(self) -> None:
-        target = self.refine_target_error
-        if target is not None and not (
-            isinstance(target, (int, float)) and math.isfinite(target) and target >= 0
+    def _check_numbers(self) -> None:
+        """Refuse event counts, factors, uncertainties and times that make no sense."""
+        _require("event_factor", self.event_factor, above=0)
+        _require("min_events", self.min_events, least=1, whole=True)
+        _require(
+            "max_events", self.max_events, least=self.min_events, whole=True,
+            bound="min_events",
+        )  # fmt: skip
+        _require("skip_below_events", self.skip_below_events, least=0)
+        _require("signal_systematic", self.signal_systematic, least=0)
+        _require("electroweak_threshold_gev", self.electroweak_threshold_gev, least=0)
+        for energy in self.electroweak_energies_tev:
+            _require("electroweak_energies_tev", energy, above=0)
+        for group, factor in self.k_factors.items():
+            _require(f"k_factors.{group}", factor, above=0)
+        _require("timeout_s", self.timeout_s, above=0)
+        _require("cap", self.cap, above=0)
+        if not (
+            isinstance(self.detector_replicas, int)
+            and not isinstance(self.detector_replicas, bool)
+            and self.detector_replicas >= 1
         ):
             raise SimulatorConfigError(
-                f"builtin simulator: refine_target_error must be a number >= 0 or "
-                f"null, got {target!r}"
+                f"builtin simulator: detector_replicas = {self.detector_replicas!r}: "
+                f"must be an integer >= 1"
             )
+
+    def _check_refinement(self) -> None:
+        if self.refine_target_error is not None:
+            _require("refine_target_error", self.refine_target_error, least=0)
         window = self.refine_chi2_window
-        if len(window) != 2 or not window[0] < window[1]:
+        if (
+            len(window) != 2
+            or not all(map(math.isfinite, window))
+            or window[0] >= window[1]
+        ):
             raise SimulatorConfigError(
-                f"builtin simulator: refine_chi2_window must be [low, high] with "
-                f"low < high, got {list(window)}"
+                f"builtin simulator: refine_chi2_window = {list(window)}: must be "
+                f"[low, high] with low < high"
             )
-        if not (self.refine_max_factor >= 1 and self.refine_max_seconds > 0):
-            raise SimulatorConfigError(
-                f"builtin simulator: need refine_max_factor >= 1 and "
-                f"refine_max_seconds > 0, got {self.refine_max_factor!r}, "
-                f"{self.refine_max_seconds!r}"
-            )
+        _require("refine_max_factor", self.refine_max_factor, least=1)
+        _require("refine_max_seconds", self.refine_max_seconds, above=0)
 
     def describe(self) -> dict[str, Any]:
         """Energies, analyses per energy and the number of features."""

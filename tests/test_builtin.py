@@ -62,6 +62,64 @@ def test_check_rejects_bad_settings(settings: dict) -> None:
         BuiltinSimulator(**settings).check()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "need"),
+    [
+        ("event_factor", -3, "a finite number > 0"),
+        ("event_factor", 0, "a finite number > 0"),
+        ("event_factor", float("nan"), "a finite number > 0"),
+        ("event_factor", "eight", "a finite number > 0"),
+        ("event_factor", True, "a finite number > 0"),
+        ("min_events", 0, "a whole number >= 1"),
+        ("min_events", 250.5, "a whole number >= 1"),
+        ("max_events", 100, "a whole number >= min_events (500)"),
+        ("skip_below_events", -0.1, "a finite number >= 0"),
+        ("signal_systematic", -0.1, "a finite number >= 0"),
+        ("electroweak_threshold_gev", -1.0, "a finite number >= 0"),
+        ("timeout_s", 0, "a finite number > 0"),
+        ("timeout_s", float("inf"), "a finite number > 0"),
+        ("cap", -100.0, "a finite number > 0"),
+        ("refine_target_error", -0.5, "a finite number >= 0"),
+        ("refine_max_factor", 0.5, "a finite number >= 1"),
+        ("refine_max_seconds", 0, "a finite number > 0"),
+    ],
+)
+def test_a_nonsensical_number_is_named_with_its_value(name, value, need) -> None:
+    simulator = make_simulator("builtin", {name: value})
+
+    with pytest.raises(SimulatorConfigError) as info:
+        simulator.check()
+
+    assert str(info.value) == f"builtin simulator: {name} = {value!r}: must be {need}"
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        (
+            {"electroweak_energies_tev": [8.0, -13.0]},
+            "electroweak_energies_tev = -13.0",
+        ),
+        ({"k_factors": {"gluino_gluino": 0.0}}, "k_factors.gluino_gluino = 0.0"),
+    ],
+)
+def test_a_bad_entry_of_a_list_or_mapping_is_named(settings, named) -> None:
+    with pytest.raises(SimulatorConfigError, match=f"builtin simulator: {named}: "):
+        make_simulator("builtin", settings).check()
+
+
+def test_whole_floats_are_event_counts() -> None:
+    # YAML writes 1e3 as a float; a count with a whole value is fine.
+    simulator = make_simulator("builtin", {"min_events": 1e2, "max_events": 2e2})
+
+    simulator.check()
+
+
+def test_a_setting_of_the_wrong_kind_is_a_config_error() -> None:
+    with pytest.raises(SimulatorConfigError, match="simulator backend 'builtin': "):
+        make_simulator("builtin", {"energies_tev": "thirteen"})
+
+
 def test_a_misspelt_setting_is_named_with_the_keys_the_backend_takes() -> None:
     with pytest.raises(
         SimulatorConfigError,

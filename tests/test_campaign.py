@@ -1098,3 +1098,34 @@ def test_a_new_store_goes_again_when_its_campaign_fails_before_the_first_point(
     if existed:
         with CampaignStore.open(store_path) as store:
             assert [r["kind"] for r in store.metrics()] == ["start"]
+
+
+class FullDiskSurrogates(KnnSurrogates):
+    """kNN fits whose checkpoints meet a full disk."""
+
+    def save(self, path: Path, surrogate, **meta) -> None:
+        """Fail as :func:`scynet_al.checkpoint.save` does on a full disk."""
+        from scynet_al.files import write_failure
+
+        raise write_failure(path, "checkpoint", OSError(28, "No space left on device"))
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_campaign_in_words(
+    tmp_path, client
+):
+    from scynet_al.errors import CampaignError
+
+    config = make_config(campaign=campaign_overrides(budget={"max_points": 30}))
+    with new_store(tmp_path, config) as store:
+        campaign = Campaign(
+            config, store, client,
+            simulator=AnalyticSimulator.for_space(config.build_space()),
+            surrogates=FullDiskSurrogates(),
+        )  # fmt: skip
+        with pytest.raises(CampaignError) as info:
+            campaign.run()
+
+    path = tmp_path / "campaign.h5.checkpoints" / "round-00001-13TeV.ckpt"
+    assert str(info.value).startswith(
+        f"refit failed: cannot write checkpoint {path}: No space left on device"
+    )

@@ -15,7 +15,7 @@ import torch
 from sampler.space import pmssm11
 from scynet_al import checkpoint
 from scynet_al.ensemble import Ensemble
-from scynet_al.errors import CheckpointReadError, ModelError
+from scynet_al.errors import CheckpointReadError, FileWriteError, ModelError
 from tests.conftest import REPO_ROOT
 from tests.surrogate_standin import standin_dataset
 
@@ -121,6 +121,61 @@ def test_failed_write_leaves_the_old_checkpoint(tmp_path, fitted, monkeypatch):
         )
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ckpt"]
+
+
+#: What torch.save raised when the disk filled up during a refit.
+CUT_SHORT = (
+    "[enforce fail at inline_container.cc:672] . unexpected pos 2226432 vs 2226368"
+)
+
+
+@pytest.mark.parametrize(
+    ("free", "note"),
+    [
+        (12_288, "; the file system holding {dir} is nearly full (12,288 bytes free)"),
+        (50 * 2**30, ""),
+    ],
+)
+def test_a_write_cut_short_names_the_checkpoint_and_a_full_disk(
+    tmp_path, fitted, monkeypatch, free, note
+):
+    import shutil
+
+    _, ensemble = fitted
+    path = tmp_path / "round-00012-13TeV.ckpt"
+
+    def cut_short(obj, fh):
+        fh.write(b"PK" + bytes(4096))
+        raise RuntimeError(CUT_SHORT)
+
+    def usage(directory):
+        assert directory == tmp_path
+        return shutil._ntuple_diskusage(100 * 2**30, 100 * 2**30 - free, free)
+
+    monkeypatch.setattr(torch, "save", cut_short)
+    monkeypatch.setattr(shutil, "disk_usage", usage)
+    with pytest.raises(FileWriteError) as info:
+        checkpoint.save(
+            path, ensemble, space=pmssm11(), energy_tev=13, metrics={}, config_hash="3"
+        )
+
+    assert str(info.value) == (
+        f"cannot write checkpoint {path}: the write stopped short (torch: unexpected"
+        " pos 2226432 vs 2226368)" + note.format(dir=tmp_path)
+    )
+    assert isinstance(info.value, OSError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_directory_is_named_with_the_checkpoint(tmp_path, fitted):
+    _, ensemble = fitted
+    (tmp_path / "taken").write_text("a file where the directory should be\n")
+    path = tmp_path / "taken" / "net.ckpt"
+
+    with pytest.raises(FileWriteError, match=f"^cannot write checkpoint {path}: "):
+        checkpoint.save(
+            path, ensemble, space=pmssm11(), energy_tev=13, metrics={}, config_hash="4"
+        )
 
 
 def test_foreign_files_are_refused(tmp_path, fitted):
@@ -275,3 +330,14 @@ def test_a_missing_campaign_checkpoint_mentions_retention(tmp_path, name, hinted
         checkpoint.load(tmp_path / name)
 
     assert ("campaign.keep_checkpoints" in str(info.value)) is hinted
+
+
+def test_a_checkpoint_in_a_missing_directory_names_the_directory(tmp_path):
+    path = tmp_path / "gone.h5.checkpoints" / "round-00003-13TeV.ckpt"
+
+    with pytest.raises(ModelError) as info:
+        checkpoint.load(path)
+
+    assert str(info.value) == (
+        f"cannot read checkpoint {path}: no such directory {path.parent}"
+    )

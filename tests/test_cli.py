@@ -294,3 +294,46 @@ def test_opening_a_store_to_continue_it_records_no_config_yet(tmp_path):
     with CampaignStore.open(store_path, mode="r") as store:
         assert store.config_text == quickstart
         assert store.metrics() == []
+
+
+def test_a_closed_stdout_ends_the_command_quietly(tmp_path):
+    store_path = tmp_path / "campaign.h5"
+    CampaignStore.create(
+        store_path, config_text="campaign: {}\nspace: {model: pmssm11}\n",
+        space=pmssm11(), energies=[13], analyses={13: ["a"]},
+    ).close()  # fmt: skip
+    argv = [sys.executable, "-m", "scynet_al.cli", "status", str(store_path)]
+
+    # As `scynet-al status campaign.h5 | head -0`: the reader is gone at once.
+    process = subprocess.Popen(
+        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+
+    assert stderr == b""
+    assert process.wait(timeout=120) == 128 + 13
+
+
+def test_a_broken_pipe_elsewhere_is_still_reported(ghost, capsys):
+    ghost.error = BrokenPipeError(32, "Broken pipe")
+
+    assert cli.main(["ghost", "x"]) == 2
+
+    assert capsys.readouterr().err == "scynet-al ghost: error: [Errno 32] Broken pipe\n"
+
+
+def test_a_new_store_gets_its_directory(tmp_path):
+    from scynet_al.commands.run import open_or_create_store
+    from scynet_al.config import parse_config
+    from tests.sim_doubles import AnalyticSimulator
+
+    config = parse_config("campaign: {seed: 1e3}\nspace: {model: pmssm11}\n")
+    store_path = tmp_path / "new" / "dir" / "campaign.h5"
+    simulator = AnalyticSimulator.for_space(pmssm11())
+
+    open_or_create_store(config, store_path, simulator).close()
+
+    with CampaignStore.open(store_path, mode="r") as store:
+        assert store.campaign_seed == 1000

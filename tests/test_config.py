@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sampler.regions import ChiSquareRegions
-from scynet_al.config import Config, load_config, parse_config
+from scynet_al.config import Config, load_config, parse_config, read_yaml
 from scynet_al.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,3 +312,57 @@ def test_config_is_frozen():
 
     with pytest.raises(Exception, match="frozen"):
         config.campaign.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1e3", 1000.0), ("1.0e9", 1e9), ("1.5e+3", 1500.0), ("2E-4", 0.0002),
+     ("-3e2", -300.0), (".5e1", 5.0), ("1.e3", 1000.0), ("10", 10), ("1_000", 1000),
+     ("0.25", 0.25), ("e3", "e3"), ("1e", "1e"), ("'1e3'", "1e3"), ("1e3x", "1e3x")],
+)  # fmt: skip
+def test_numbers_with_an_exponent_are_floats(text, value):
+    read = read_yaml(f"x: {text}\n")["x"]
+
+    assert read == value and type(read) is type(value)
+    # PyYAML's own safe loader keeps reading YAML 1.1 (no global change).
+    assert yaml.safe_load("x: 1e3\n")["x"] == "1e3"
+
+
+@pytest.mark.parametrize(
+    ("campaign", "key", "value"),
+    [
+        ("{budget: {max_points: 1e3}}", ("budget", "max_points"), 1000),
+        ("{budget: {max_points: 19000.0}}", ("budget", "max_points"), 19000),
+        ("{seed: 2E1}", ("seed",), 20),
+        ("{energies_tev: [1.3e1, 8.0]}", ("energies_tev",), (13, 8)),
+        ("{keep_checkpoints: 5.0}", ("keep_checkpoints",), 5),
+        ("{target_mean_abs_error: 5e-1}", ("target_mean_abs_error",), 0.5),
+        ("{job_timeout_s: 3.6e3}", ("job_timeout_s",), 3600.0),
+    ],
+)
+def test_integer_keys_take_whole_floats(campaign, key, value):
+    regions = "regions: {paper: true}\n"
+    config = parse_config(f"campaign: {campaign}\nspace: {{model: pmssm11}}\n{regions}")
+
+    read = config.campaign
+    for part in key:
+        read = getattr(read, part)
+    assert read == value
+    assert type(read) is type(value)
+
+
+@pytest.mark.parametrize("value", ["1000.5", "1e-3", "'1e3'", "true", ".inf"])
+def test_integer_keys_refuse_fractions_strings_and_bools(value):
+    text = f"campaign: {{budget: {{max_points: {value}}}}}\nspace: {{model: pmssm11}}\n"
+
+    with pytest.raises(ConfigError, match=r"^x\.yaml: campaign\.budget\.max_points = "):
+        parse_config(text, source="x.yaml")
+
+
+def test_a_config_with_exponents_hashes_like_its_integers():
+    base = "campaign: {{seed: {s}, budget: {{max_points: {n}}}}}\nspace: {{model: pmssm11}}\n"
+
+    written = parse_config(base.format(s="1e1", n="4e2"))
+    plain = parse_config(base.format(s="10", n="400"))
+
+    assert written.hash == plain.hash

@@ -22,6 +22,8 @@ from scynet_al.errors import ModelError
 from scynet_al.export import export_checkpoint, load_exported
 from tests.surrogate_standin import standin_chi2
 
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
 QUICK = {"max_epochs": 2, "batch_size": 200, "n_threads": 1}
 SPACE = pmssm11()
 M3, MU, TANB = (
@@ -45,6 +47,10 @@ def trained(tmp_path_factory):
     pt2 = export_checkpoint(ckpt, tmp / "net.pt2")
     onnx = export_checkpoint(ckpt, tmp / "net.onnx", format="onnx")
     return ensemble, ckpt, pt2, onnx, tmp
+
+
+#: Why each of :func:`mixed_points` is in the domain or not, worked out by hand.
+MIXED_DOMAIN = ["ok", "ok", "outside_training"] + ["outside_space"] * 3 + ["ok"]
 
 
 def mixed_points() -> tuple[np.ndarray, np.ndarray]:
@@ -156,10 +162,14 @@ def test_predict_command_flags_and_warns_once(trained, caplog):
         assert predict_command.main(args) == 0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "4 of 7 points" in warnings[0].getMessage()
+    message = warnings[0].getMessage()
+    assert "4 of 7 points" in message
+    assert "3 outside the parameter space, 1 outside the training box" in message
     with open(tmp / "out.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [*SPACE.names, "chi2", "sigma", "in_domain", "domain"]
     assert [r["in_domain"] == "true" for r in rows] == expected.tolist()
+    assert [r["domain"] for r in rows] == MIXED_DOMAIN
     assert float(rows[6]["M3"]) == 450.0
     chi2 = load_exported(trained[2]).predict(X)[0]
     np.testing.assert_array_equal([float(r["chi2"]) for r in rows], chi2)
@@ -386,3 +396,203 @@ def test_export_of_a_store_whose_latest_checkpoint_is_damaged(
     if older_left:  # the way out it names works
         assert cli_main(["export", str(older), "--out", str(out)]) == 0
         assert out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_domain_says_why_a_point_is_outside(trained, fmt):
+    model = load_exported(trained[2] if fmt == "pt2" else trained[3])
+    X, _ = mixed_points()
+    _, _, in_domain = model.predict(X)
+
+    assert model.domain(X, in_domain).tolist() == MIXED_DOMAIN
+
+
+def test_predict_carries_extra_columns_through(trained, capsys):
+    _, _, model, _, tmp = trained
+    X, _ = mixed_points()
+    header = ["id", *reversed(SPACE.names), "note"]
+    rows = [
+        [f"p{i}", *x[::-1].tolist(), f"run {i}, as typed "] for i, x in enumerate(X)
+    ]
+    _write_csv(tmp / "ids.csv", header, rows)
+    out = tmp / "ids-out.csv"
+
+    assert (
+        cli_main(["predict", str(model), str(tmp / "ids.csv"), "--out", str(out)]) == 0
+    )
+
+    with open(out, newline="") as handle:
+        written = list(csv.reader(handle))
+    outputs = ["chi2", "sigma", "in_domain", "domain"]
+    assert written[0] == ["id", "note", *SPACE.names, *outputs]
+    assert [r[:2] for r in written[1:]] == [
+        [f"p{i}", f"run {i}, as typed "] for i in range(7)
+    ]
+    np.testing.assert_array_equal(np.array([r[2:13] for r in written[1:]], float), X)
+    assert [r[-1] for r in written[1:]] == MIXED_DOMAIN
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["id", "M_1", *SPACE.names[1:]], "missing columns ['M1'], other columns ['id', 'M_1']"),
+        (["chi2", *SPACE.names], "columns ['chi2'] are written by predict"),
+    ],
+)  # fmt: skip
+def test_predict_refuses_a_misspelt_or_output_column(trained, capsys, header, message):
+    _, _, model, _, tmp = trained
+    _write_csv(tmp / "typo.csv", header, [["1"] * len(header)])
+    out = tmp / "typo-out.csv"
+
+    assert (
+        cli_main(["predict", str(model), str(tmp / "typo.csv"), "--out", str(out)]) == 2
+    )
+
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_predict_of_a_checkpoint_says_to_export_it(trained, capsys):
+    _, ckpt, _, _, tmp = trained
+    _write_csv(tmp / "one.csv", list(SPACE.names), mixed_points()[0][:1].tolist())
+
+    code = cli_main(
+        ["predict", str(ckpt), str(tmp / "one.csv"), "--out", str(tmp / "o.csv")]
+    )
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"scynet-al predict: error: {ckpt} is a checkpoint, not an exported model;"
+        f" export its network first: scynet-al export {ckpt} --out model.pt2"
+    ]
+
+
+@pytest.mark.parametrize("which", ["points", "model"])
+def test_predict_refuses_to_write_over_an_input(trained, capsys, which):
+    _, _, model, _, tmp = trained
+    points = tmp / "keep.csv"
+    _write_csv(points, list(SPACE.names), mixed_points()[0][:1].tolist())
+    target = {"points": points, "model": model}[which]
+    before = target.read_bytes()
+    # The same file under another name: a path through a symbolic link.
+    alias = tmp / f"alias-of-{which}"
+    alias.unlink(missing_ok=True)
+    alias.symlink_to(target)
+
+    assert cli_main(["predict", str(model), str(points), "--out", str(alias)]) == 2
+
+    err = capsys.readouterr().err
+    assert f"--out {alias} is the input file {target}" in err
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_export_into_a_missing_directory_names_the_file_and_leaves_nothing(
+    trained, tmp_path, fmt
+):
+    from scynet_al.errors import FileWriteError
+
+    out = tmp_path / "absent" / f"m.{fmt}"
+
+    with pytest.raises(FileWriteError) as info:
+        export_checkpoint(trained[1], out, format=fmt)
+
+    # torch and onnx say it in their own words; the temporary file is not named.
+    message = str(info.value)
+    assert message.startswith(f"cannot write {fmt} model {out}: ")
+    assert "does not exist" in message or "No such file or directory" in message
+    assert ".tmp" not in message
+    assert isinstance(info.value, OSError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_on_a_full_disk_says_so_and_leaves_nothing(
+    trained, tmp_path, monkeypatch
+):
+    import shutil
+
+    import torch
+
+    def cut_short(program, path, extra_files):
+        with open(path, "wb") as handle:
+            handle.write(b"PK half an archive")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:672] . unexpected pos 2226432 vs 2226368"
+        )
+
+    monkeypatch.setattr(torch.export, "save", cut_short)
+    monkeypatch.setattr(
+        shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 8192, 8192),
+    )
+    out = tmp_path / "m.pt2"
+
+    with pytest.raises(OSError) as info:
+        export_checkpoint(trained[1], out)
+
+    assert str(info.value) == (
+        f"cannot write pt2 model {out}: the write stopped short (torch: unexpected"
+        f" pos 2226432 vs 2226368); the file system holding {tmp_path} is nearly full"
+        " (8,192 bytes free)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_command_names_the_path_it_cannot_write(trained, tmp_path, capsys):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory\n")
+    out = in_the_way / "m.pt2"
+
+    assert cli_main(["export", str(trained[1]), "--out", str(out)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"scynet-al export: error: cannot write pt2 model {out}: cannot create"
+        f" directory {in_the_way}: File exists"
+    ]
+
+
+def test_export_command_refuses_an_empty_name(trained, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli_main(["export", str(trained[1]), "--out", ""])
+
+    assert info.value.code == 2
+    assert "argument --out: an empty file name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("m.ONNX", "onnx"), ("m.Pt2", "pt2")])
+def test_export_takes_the_suffix_in_any_case(trained, tmp_path, capsys, name, fmt):
+    _, ckpt, pt2, onnx, _ = trained
+    out = tmp_path / name
+
+    assert cli_main(["export", str(ckpt), "--out", str(out)]) == 0
+
+    assert f"({fmt})" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    X, _ = mixed_points()
+    same = load_exported(pt2 if fmt == "pt2" else onnx).predict(X)
+    for got, want in zip(load_exported(out).predict(X), same, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_export_of_a_store_copied_without_its_checkpoints(tmp_path, capsys):
+    from scynet_al.store import CampaignStore, checkpoint_directory
+
+    store = tmp_path / "copy.h5"
+    with CampaignStore.create(
+        store, config_text="campaign: {}\n", space=SPACE, energies=[13],
+        analyses={13: []},
+    ) as writer:  # fmt: skip
+        writer.add_checkpoint(checkpoint_directory(store) / "round-00004-13TeV.ckpt", 4)
+
+    assert cli_main(["export", str(store), "--out", str(tmp_path / "m.pt2")]) == 2
+
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"scynet-al export: error: {store}: the checkpoint directory"
+        f" {checkpoint_directory(store)} is missing beside the store; a store is moved"
+        " or copied together with its copy.h5.checkpoints directory"
+    ]

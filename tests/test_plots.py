@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from distributed import Client, LocalCluster
 from scynet_al.campaign import Campaign
 from scynet_al.config import parse_config
 from scynet_al.plots import plot_campaign
-from scynet_al.store import CampaignStore
+from scynet_al.store import CampaignStore, checkpoint_directory
 from tests.sim_doubles import AnalyticSimulator
 
 CONFIG = """
@@ -126,3 +128,55 @@ def test_plot_draws_the_rest_when_the_latest_checkpoint_is_damaged(tmp_path, cap
     (warning,) = [r.getMessage() for r in caplog.records]
     assert str(damaged) in warning and "damaged" in warning
     assert warning.endswith("mass plane without the network")
+
+
+@contextlib.contextmanager
+def hidden(directory):
+    """``directory`` renamed away for the block, so only copies can be found."""
+    away = directory.with_name(directory.name + ".away")
+    directory.rename(away)
+    try:
+        yield
+    finally:
+        away.rename(directory)
+
+
+def test_plot_finds_the_checkpoints_of_a_renamed_store(
+    campaign_store, tmp_path, caplog
+):
+    # README: a store is moved or copied together with its <store>.checkpoints/.
+    renamed = tmp_path / "renamed.h5"
+    shutil.copy(campaign_store, renamed)
+    shutil.copytree(checkpoint_directory(campaign_store), checkpoint_directory(renamed))
+
+    with hidden(checkpoint_directory(campaign_store)), caplog.at_level(logging.WARNING):
+        written = plot_campaign(renamed, tmp_path / "plots")
+
+    assert "missing" not in caplog.text
+    with CampaignStore.open(renamed, mode="r") as store:
+        assert store.latest_checkpoint().parent == checkpoint_directory(renamed)
+    # With the network the mass plane has three panels of 5 inches at 110 dpi
+    # (simulated, network, difference), without it one.
+    mass_plane = next(p for p in written if p.name == "mass_plane_13TeV.png")
+    assert png_width(mass_plane) == 3 * 5 * 110
+
+
+def test_plot_of_a_store_copied_without_checkpoints_says_so(
+    campaign_store, tmp_path, caplog
+):
+    copy = tmp_path / "copy.h5"
+    shutil.copy(campaign_store, copy)
+
+    with hidden(checkpoint_directory(campaign_store)), caplog.at_level(logging.WARNING):
+        plot_campaign(copy, tmp_path / "plots")
+
+    assert (
+        f"the checkpoint directory {checkpoint_directory(copy)} is missing beside the"
+        " store" in caplog.text
+    )
+    assert png_width(tmp_path / "plots" / "mass_plane_13TeV.png") == 5 * 110
+
+
+def png_width(path) -> int:
+    """Width in pixels from the IHDR chunk that follows the 8-byte signature."""
+    return int.from_bytes(path.read_bytes()[16:20], "big")

@@ -249,3 +249,17 @@ def test_campaign_replayed_from_its_own_store(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         first["reason"][rejected], replayed["reason"][rejected]
     )
+
+
+def test_a_replay_without_its_pool_names_the_missing_setting() -> None:
+    from simulators.backends import MissingSettingError
+
+    with pytest.raises(MissingSettingError) as info:
+        make_simulator("replay", {"tolerance": 1e-3})
+
+    assert info.value.backend == "replay" and info.value.names == ["pool"]
+    assert str(info.value) == (
+        "simulator backend 'replay' needs the setting(s) ['pool']; give"
+        " simulator.settings.pool in the config"
+    )
+    assert isinstance(info.value, SimulatorConfigError)

@@ -198,3 +198,83 @@ def test_a_point_outside_the_space_is_a_rejected_row(tmp_path: Path) -> None:
     assert rows[0]["status"] == "ok"
     assert rows[1]["status"] == "rejected"
     assert rows[1]["reason"].startswith("parameter M3 = 100")
+
+
+PLAIN_POINT = "100,3000,900,3000,3000,3000,3000,2000,0,2000,10\n"
+
+
+@pytest.fixture
+def one_point(tmp_path: Path) -> Path:
+    path = tmp_path / "one.csv"
+    path.write_text(",".join(PMSSM11_NAMES) + "\n" + PLAIN_POINT)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (["event_factor=-3"], "event_factor = -3: must be a finite number > 0"),
+        (["event_factor=0"], "event_factor = 0: must be a finite number > 0"),
+        (["min_events=1e3", "max_events=500"],
+         "max_events = 500: must be a whole number >= min_events (1000)"),
+    ],
+)  # fmt: skip
+def test_a_nonsensical_setting_is_one_line(
+    one_point: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    settings: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    argv = ["simulate", "--stage", "full", str(one_point), "--out", str(out)]
+    for setting in settings:
+        argv += ["--setting", setting]
+
+    assert main(argv) == EXIT_USER_ERROR
+
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"scynet-al simulate: error: builtin simulator: {message}"
+    ]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("seed", ["-5", "-1", "five"])
+def test_a_seed_is_a_whole_number_of_at_least_zero(
+    one_point: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: str
+) -> None:
+    out = tmp_path / "out.jsonl"
+
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(one_point), "--out", str(out), f"--seed={seed}"])
+
+    assert info.value.code == EXIT_USER_ERROR
+    assert "argument --seed: " in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_replay_without_its_pool_says_how_to_give_it(
+    one_point: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["simulate", "--stage", "full", "--backend", "replay", str(one_point)]
+
+    assert main([*argv, "--out", str(tmp_path / "out.jsonl")]) == EXIT_USER_ERROR
+
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "scynet-al simulate: error: --backend replay needs --setting pool=FILE.h5"
+    ]
+
+
+def test_out_may_not_be_the_points_file(
+    one_point: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = one_point.read_text()
+    same = tmp_path / ".." / tmp_path.name / one_point.name  # another path to it
+
+    assert main(["simulate", str(one_point), "--out", str(same)]) == EXIT_USER_ERROR
+
+    err = capsys.readouterr().err
+    assert f"--out {same} is the input file {one_point}" in err
+    assert one_point.read_text() == before

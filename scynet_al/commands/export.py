@@ -16,25 +16,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "store", type=Path, help="campaign store (HDF5) or a checkpoint file (.ckpt)"
     )
-    parser.add_argument("--out", type=Path, required=True, help="model file to write")
+    parser.add_argument(
+        "--out", type=file_path, required=True, help="model file to write"
+    )
     parser.add_argument(
         "--format",
         choices=("pt2", "onnx"),
         default=None,
-        help="pt2 (torch.export) or onnx; default from the --out suffix (.onnx: onnx, "
-        "else pt2); the suffix must match the format",
+        help="pt2 (torch.export) or onnx; default from the --out suffix (.onnx in "
+        "any case: onnx, else pt2); the suffix must match the format",
     )
+
+
+def file_path(text: str) -> Path:
+    """A file name given on the command line; an empty one is refused (argparse)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty file name")
+    return Path(text)
 
 
 def main(args: argparse.Namespace) -> int:
     """Export the latest checkpoint of the store (or the given checkpoint)."""
     from scynet_al.errors import CheckpointReadError
-    from scynet_al.export import check_model_name, export_checkpoint
+    from scynet_al.export import check_model_name, export_checkpoint, format_of
+    from scynet_al.files import write_failure
 
-    fmt = args.format or ("onnx" if args.out.suffix == ".onnx" else "pt2")
+    fmt = args.format or format_of(args.out)
     check_model_name(args.out, fmt)
     checkpoints = _checkpoints_of(args.store)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = exc.filename or args.out.parent
+        reason = OSError(f"cannot create directory {where}: {exc.strerror or exc}")
+        raise write_failure(args.out, f"{fmt} model", reason) from exc
     try:
         export_checkpoint(checkpoints[0], args.out, format=fmt)
     except CheckpointReadError as exc:
@@ -51,7 +66,7 @@ def _checkpoints_of(path: Path) -> list[Path]:
 
     from scynet_al.checkpoint import missing_message, parse_campaign_name
     from scynet_al.errors import ModelError, StoreError
-    from scynet_al.store import CampaignStore
+    from scynet_al.store import CampaignStore, missing_checkpoints
 
     if not path.exists():
         if parse_campaign_name(path.name) is not None:
@@ -63,6 +78,10 @@ def _checkpoints_of(path: Path) -> list[Path]:
         checkpoints = [p for p, _ in store.checkpoints()]
     if not checkpoints:
         raise ModelError(f"{path}: the campaign has no checkpoint yet")
+    latest = checkpoints[0]
+    gone = None if latest.exists() else missing_checkpoints(path, latest)
+    if gone is not None:
+        raise ModelError(f"{path}: {gone}")
     return checkpoints
 
 

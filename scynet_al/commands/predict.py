@@ -1,9 +1,11 @@
-"""``scynet-al predict MODEL POINTS.csv --out OUT.csv``: chi2, sigma and in_domain per point.
+"""``scynet-al predict MODEL POINTS.csv --out OUT.csv``: chi2, sigma and domain per point.
 
 MODEL is a file written by ``scynet-al export``. POINTS.csv has one header line
-with the model's input names (any order). OUT.csv repeats the inputs in canonical
-order and adds ``chi2``, ``sigma`` and ``in_domain``. Points outside the training
-domain are predicted anyway, flagged, and counted in one warning.
+with the model's input names (any order) and may carry other columns, such as an
+``id``. OUT.csv has those other columns first, as written, then the inputs in
+canonical order, then ``chi2``, ``sigma``, ``in_domain`` and ``domain`` (``ok``,
+``outside_space`` or ``outside_training``). Points outside the domain are
+predicted anyway, flagged, and counted in one warning.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,9 @@ if TYPE_CHECKING:
     from scynet_al.export import ExportedModel
 
 logger = logging.getLogger(__name__)
+
+#: Columns predict adds after the inputs.
+OUTPUT_COLUMNS: tuple[str, ...] = ("chi2", "sigma", "in_domain", "domain")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,29 +37,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Predict every row of the CSV file and write the results."""
-    from scynet_al.export import load_exported
+    from scynet_al.export import DOMAIN_OK, OUTSIDE_SPACE, load_exported
+    from scynet_al.files import check_not_input
 
+    check_not_input(args.out, args.points, args.model)
     model = load_exported(args.model)
-    X = _read_inputs(args.points, model)
+    X, extra_names, extra_rows = _read_inputs(args.points, model)
     chi2, sigma, in_domain = model.predict(X)
+    domain = model.domain(X, in_domain)
 
-    outside = int((~in_domain).sum())
+    outside = int((domain != DOMAIN_OK).sum())
     if outside:
+        beyond = int((domain == OUTSIDE_SPACE).sum())
         logger.warning(
-            "%d of %d points lie outside the training domain of %s; their chi2 is an extrapolation",
-            outside, len(in_domain), args.model,
+            "%d of %d points lie outside the domain of %s (%d outside the parameter "
+            "space, %d outside the training box); their chi2 is an extrapolation",
+            outside, len(domain), args.model, beyond, outside - beyond,
         )  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    _write(args.out, model.input_names, X, chi2, sigma, in_domain)
+    header = [*extra_names, *model.input_names, *OUTPUT_COLUMNS]
+    results = zip(X, chi2, sigma, in_domain, domain, strict=True)
+    _write(args.out, header, extra_rows, results)
     noun = "prediction" if len(chi2) == 1 else "predictions"
     print(f"wrote {len(chi2)} {noun} to {args.out} ({outside} outside the domain)")
     return 0
 
 
-def _read_inputs(path: Path, model: ExportedModel) -> np.ndarray:
-    """Points of the CSV in the model's input order; errors name line and column."""
+def _read_inputs(
+    path: Path, model: ExportedModel
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    """Points of the CSV in the model's input order, and its other columns.
+
+    Raises:
+        InputError: A bad header or value (names line and column), or another
+            column named like an output column.
+    """
     from sampler.space import ParameterSpace
-    from scynet_al.points_io import read_points_csv
+    from scynet_al.errors import InputError
+    from scynet_al.points_io import read_points_with_extras
 
     space_dict = model.meta.get("space")
     if space_dict is not None:
@@ -63,26 +84,33 @@ def _read_inputs(path: Path, model: ExportedModel) -> np.ndarray:
         space = ParameterSpace(
             "features", {name: ((-1e300, 1e300),) for name in model.input_names}
         )
-    return read_points_csv(path, space, check_ranges=False)
+    X, extra_names, extra_rows = read_points_with_extras(
+        path, space, check_ranges=False
+    )
+    taken = [name for name in extra_names if name in OUTPUT_COLUMNS]
+    if taken:
+        raise InputError(
+            f"{path}: line 1 (header): columns {taken} are written by predict;"
+            " rename or remove them"
+        )
+    return X, extra_names, extra_rows
 
 
 def _write(
-    path: Path,
-    names: list[str],
-    X: np.ndarray,
-    chi2: np.ndarray,
-    sigma: np.ndarray,
-    in_domain: np.ndarray,
+    path: Path, header: list[str], extra_rows: list[list[str]], results: Iterable
 ) -> None:
+    """One row per point: its other columns as read, inputs, chi2, sigma, domain."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*names, "chi2", "sigma", "in_domain"])
-        for row, c, s, d in zip(X, chi2, sigma, in_domain, strict=True):
+        writer.writerow(header)
+        for extra, (row, c, s, d, why) in zip(extra_rows, results, strict=True):
             writer.writerow(
                 [
+                    *extra,
                     *(repr(float(v)) for v in row),
                     repr(float(c)),
                     repr(float(s)),
                     str(bool(d)).lower(),
+                    str(why),
                 ]
             )

@@ -211,7 +211,8 @@ def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
 
     An existing store is checked against the config (:func:`check_continuation`)
     and opened unchanged: a campaign started on it records a config that differs
-    from the store's once the start has succeeded.
+    from the store's once the start has succeeded. A new store's directory is
+    created too, as ``export`` and ``plot`` create theirs.
     """
     from scynet_al.store import KEY_MASS_PDGS, CampaignStore
 
@@ -220,8 +221,10 @@ def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
         return CampaignStore.open(store_path, mode="a")
     shape = simulator.describe()
     energies = [int(e) for e in config.campaign.energies_tev]
+    Path(store_path).parent.mkdir(parents=True, exist_ok=True)
     return CampaignStore.create(
         store_path,
+        campaign_seed=int(config.campaign.seed),
         config_text=config.text,
         space=config.build_space(),
         energies=energies,

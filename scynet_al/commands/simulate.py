@@ -66,7 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep per-row scratch directories here (default: a removed temporary one)",
     )  # fmt: skip
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of row 1 (row i: seed + i - 1)"
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of row 1 (row i: seed + i - 1); a whole number >= 0",
     )
     parser.add_argument(
         "--setting", action="append", default=[], metavar="KEY=VALUE",
@@ -74,12 +77,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _seed(text: str) -> int:
+    """A seed for argparse: a whole number of at least zero, as every seed is."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; seeds are >= 0")
+    return value
+
+
 def main(args: argparse.Namespace) -> int:
     """Simulate every row of the CSV file and write one JSON line per row."""
     from sampler.space import make_space
     from scynet_al.errors import InputError
+    from scynet_al.files import check_not_input
     from scynet_al.points_io import model_of_header, read_points_csv
 
+    check_not_input(args.out, args.points)
     model = args.model or model_of_header(args.points)
     space = make_space(model)
     X = read_points_csv(args.points, space, check_ranges=False)
@@ -212,10 +228,18 @@ def _simulator(args: argparse.Namespace) -> Any:
     """The back-end of ``--stage full``, made and checked once per command."""
     cached = getattr(args, "_simulator", None)
     if cached is None:
-        from simulators.backends import make_simulator
+        from scynet_al.errors import InputError
+        from simulators.backends import MissingSettingError, make_simulator
 
         settings = _backend_settings(args)
-        cached = make_simulator(args.backend, settings)
+        try:
+            cached = make_simulator(args.backend, settings)
+        except MissingSettingError as exc:
+            needed = " ".join(
+                f"--setting {name}={SETTING_EXAMPLES.get(name, 'VALUE')}"
+                for name in exc.names
+            )
+            raise InputError(f"--backend {exc.backend} needs {needed}") from exc
         cached.check()
         args._simulator = cached
     return cached
@@ -267,6 +291,10 @@ SPECTRUM_BACKENDS: dict[
     "builtin": _builtin_spectrum,
     "spheno": _spheno_spectrum,
 }
+
+#: What a back-end setting that has no default looks like, for the message that
+#: asks for it (``--setting pool=FILE.h5``).
+SETTING_EXAMPLES: dict[str, str] = {"pool": "FILE.h5"}
 
 #: Stages by ``--stage`` name.
 STAGES: dict[str, Stage] = {
