@@ -10,7 +10,10 @@ same points in unit-cube coordinates; the mean |dchi2| on the test points is
 printed overall and per chi2 region (the regions the campaign used), with the
 ratio kNN / network. With ``--members K`` (default 5, 0 to leave it out) the
 campaign's own model is measured too: an ensemble of K direct networks with the
-default bootstrap (``scynet_al.ensemble.Ensemble``), its mean as the prediction.
+default bootstrap (``scynet_al.ensemble.Ensemble``), its mean as the prediction,
+and how well its sigma covers the test errors, as it comes and rescaled as a
+campaign rescales it on its validation points
+(``scynet_al.metrics.cross_fitted_calibration``).
 
 With ``--labels FILE`` (written by ``relabel_pool.py``: the same points labelled
 again at the built-in chain's default event statistics) only the relabelled points
@@ -39,7 +42,7 @@ from relabel_pool import read_labels
 
 from sampler.regions import REGION_NAMES, ChiSquareRegions
 from scynet_al.ensemble import Ensemble
-from scynet_al.metrics import knn_baseline, region_errors
+from scynet_al.metrics import cross_fitted_calibration, knn_baseline, region_errors
 from scynet_al.network import DirectRegressor
 from scynet_al.store import CampaignStore
 
@@ -172,10 +175,14 @@ def main() -> int:
         redone = sum(m.n_restarts_ for m in ensemble.members_) if args.members else 0
         if "ensemble" in results:
             shares = results["ensemble"]["calibration"]
+            scaled = cross_fitted_calibration(y_test_labels[test], mean, sigma)
             print(
                 f"     ensemble sigma: |dchi2| < sigma for "
                 f"{shares['within_1sigma']:.2f} of the test points, < 2 sigma for "
-                f"{shares['within_2sigma']:.2f} (Gaussian: 0.68, 0.95)"
+                f"{shares['within_2sigma']:.2f} (Gaussian: 0.68, 0.95); rescaled as "
+                f"a campaign does (x {scaled['sigma_scale']:.2f}, each half of the "
+                f"test points by the factor of the other): "
+                f"{scaled['within_1sigma']:.2f} and {scaled['within_2sigma']:.2f}"
             )
         print(
             f"     train {len(train)}, test {n_test}; network fit {fit_s:.0f} s "

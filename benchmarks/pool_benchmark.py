@@ -385,7 +385,11 @@ class AcquisitionEnsemble:
     Like ``scynet_al.ensemble.Ensemble`` with bootstrap (member k fits a resample
     and stops on its out-of-bag points), but each member is trained through
     :func:`fit_with_restarts`, so one collapsed member (constant cap prediction)
-    does not inflate sigma everywhere.
+    does not inflate sigma everywhere. Its sigma is the plain spread: a campaign
+    rescales the spread on its validation points (``Ensemble.calibrate``), which
+    here would cost labels the uniform baseline does not pay for, so the
+    uncertainty strategy of this benchmark reads rare-range probabilities off a
+    sigma about half the size of the campaign's.
 
     Args:
         settings: Benchmark settings (``acq_members``, ``acq_epochs``, ...).

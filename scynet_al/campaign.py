@@ -8,7 +8,9 @@ One :class:`Campaign` drives one store (DESIGN.md "Data flow of one campaign"):
   ``distributed.as_completed`` iterator to which new work is added, and each result
   is recorded in the store as it arrives;
 - every ``refit_every`` new results the surrogate is refitted in a background thread
-  of this process, so dispatching never waits for a fit; the finished fit is
+  of this process, so dispatching never waits for a fit; it is scored on the
+  validation points, which also rescale its sigma (``calibrate``, when the
+  surrogate has it) before it proposes or is saved; the finished fit is
   folded in by the dispatch loop (metrics row, checkpoint, stop rule), and then the
   checkpoints of older refits are removed as ``campaign.keep_checkpoints`` says;
 - failed jobs are retried with the same seed up to ``max_retries`` times, except
@@ -262,7 +264,8 @@ class Campaign:
             :class:`sampler.proposers.Proposer` from the config.
         surrogates: Fits, saves and loads surrogates (see :class:`EnsembleSurrogates`
             for the three verbs; ``load`` raises ``ModelError`` for a file it cannot
-            read); default :class:`EnsembleSurrogates` from the config's surrogate
+            read; a surrogate with ``calibrate(U, chi2)`` has its sigma rescaled on
+            the validation points after every fit); default :class:`EnsembleSurrogates` from the config's surrogate
             section.
         checkpoint_dir: Where checkpoints go; default ``<store>.checkpoints`` beside
             the store.
@@ -1372,6 +1375,8 @@ def _best_round(refits: list[Mapping[str, Any]], energy: int) -> int | None:
 def _evaluate(
     metrics: Any, surrogate: Any, data: Mapping[str, np.ndarray], regions: Any
 ) -> dict:
+    """Metrics of a fresh fit on the validation points; then its sigma is
+    calibrated on them, when the surrogate has a ``calibrate(U, chi2)``."""
     out: dict[str, Any] = {
         "n_train": len(data["y"]),
         "n_validation": len(data["yv"]),
@@ -1381,11 +1386,16 @@ def _evaluate(
     if len(data["yv"]) == 0:
         return out
     mean, std = surrogate.predict(data["Uv"], return_std=True)
-    out["ensemble"] = _jsonable(
-        metrics.region_errors(
-            data["yv"], np.asarray(mean), regions, std=np.asarray(std)
-        )
+    errors = metrics.region_errors(data["yv"], np.asarray(mean), regions)
+    # The coverage of sigma once rescaled, measured on validation points that
+    # did not set the factor; then the surrogate learns it from all of them.
+    errors["calibration"] = metrics.cross_fitted_calibration(
+        data["yv"], np.asarray(mean), np.asarray(std)
     )
+    out["ensemble"] = _jsonable(errors)
+    calibrate = getattr(surrogate, "calibrate", None)
+    if calibrate is not None:
+        calibrate(data["Uv"], data["yv"])
     out["knn"] = _jsonable(
         metrics.knn_baseline(data["U"], data["y"], data["Uv"], data["yv"], regions)
     )

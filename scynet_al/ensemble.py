@@ -39,9 +39,13 @@ class Ensemble:
         member_params: Settings passed to every member (e.g. ``energy_tev``,
             ``max_epochs``); ``seed`` is set per member.
 
+    The members' spread understates the error (see :mod:`scynet_al.metrics`), so
+    :meth:`calibrate` on held-out points learns the factor ``sigma_scale_`` that
+    ``predict`` then applies to it; a fresh fit starts from 1 (the plain spread).
+
     Learned state: ``members_`` (fitted regressors), ``member_seeds_``,
     ``input_low_`` / ``input_high_`` (training box, shape ``(n_inputs,)``),
-    ``n_train_``.
+    ``n_train_``, ``sigma_scale_``.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class Ensemble:
         self.input_low_ = X.min(axis=0)
         self.input_high_ = X.max(axis=0)
         self.n_train_ = len(y)
+        self.sigma_scale_ = 1.0
         logger.info(
             "ensemble of %d %s members fitted on %d points; member validation mean "
             "|dchi2| %s; trainings redone %d",
@@ -106,15 +111,44 @@ class Ensemble:
     def predict(
         self, X: np.ndarray, return_std: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Ensemble mean chi2, shape ``(n,)``; with ``return_std`` also the spread.
+        """Ensemble mean chi2, shape ``(n,)``; with ``return_std`` also its sigma.
 
-        The spread is the sample standard deviation over members (ddof = 1; zero for
-        a single member).
+        Sigma is the sample standard deviation over members (ddof = 1; zero for a
+        single member) times ``sigma_scale_``.
         """
-        per_member = self.predict_members(X)
-        mean = per_member.mean(axis=0)
+        mean, spread = self._mean_and_spread(X)
         if not return_std:
             return mean
+        return mean, spread * self.sigma_scale_
+
+    def calibrate(self, X: np.ndarray, y: np.ndarray) -> Ensemble:
+        """Learn ``sigma_scale_`` on held-out points, so that sigma covers 68 % of
+        their errors (:func:`scynet_al.metrics.sigma_scale`).
+
+        With too few points, or a single member (no spread), the factor stays 1.
+
+        Args:
+            X: Held-out inputs, shape ``(n, n_inputs)``, not used in :meth:`fit`.
+            y: Their chi2, shape ``(n,)``.
+
+        Returns:
+            self
+        """
+        from scynet_al.metrics import sigma_scale
+
+        mean, spread = self._mean_and_spread(X)
+        factor = sigma_scale(np.asarray(y, dtype=float), mean, spread)
+        self.sigma_scale_ = 1.0 if factor is None else factor
+        logger.info(
+            "ensemble sigma calibrated on %d held-out points: spread x %.3g%s",
+            len(mean), self.sigma_scale_, "" if factor else " (too few to learn from)",
+        )  # fmt: skip
+        return self
+
+    def _mean_and_spread(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Member mean and unscaled sample standard deviation, each ``(n,)``."""
+        per_member = self.predict_members(X)
+        mean = per_member.mean(axis=0)
         if per_member.shape[0] < 2:
             return mean, np.zeros_like(mean)
         return mean, per_member.std(axis=0, ddof=1)
@@ -150,6 +184,7 @@ class Ensemble:
             "input_low": torch.from_numpy(self.input_low_.copy()),
             "input_high": torch.from_numpy(self.input_high_.copy()),
             "n_train": int(self.n_train_),
+            "sigma_scale": float(self.sigma_scale_),
         }
 
     @classmethod
@@ -161,6 +196,8 @@ class Ensemble:
         ensemble.input_low_ = state["input_low"].numpy()
         ensemble.input_high_ = state["input_high"].numpy()
         ensemble.n_train_ = int(state["n_train"])
+        # Checkpoints written before sigma was calibrated hold the plain spread.
+        ensemble.sigma_scale_ = float(state.get("sigma_scale", 1.0))
         return ensemble
 
     def _set_members(self, members: list[_Regressor]) -> None:

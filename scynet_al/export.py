@@ -110,6 +110,7 @@ class ExportableSurrogate(nn.Module):
             None for a reparametrized network (inputs are the features).
         box_low: Lower corner of the training domain, shape ``(d,)``.
         box_high: Upper corner of the training domain, shape ``(d,)``.
+        sigma_scale: Factor on the members' spread (the ensemble's calibration).
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class ExportableSurrogate(nn.Module):
         space: ParameterSpace | None,
         box_low: np.ndarray,
         box_high: np.ndarray,
+        sigma_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.stacked = stacked
@@ -125,11 +127,14 @@ class ExportableSurrogate(nn.Module):
         self.n_members = int(stacked.shift.shape[0])
         self.register_buffer("box_low", torch.as_tensor(box_low, dtype=torch.float64))
         self.register_buffer("box_high", torch.as_tensor(box_high, dtype=torch.float64))
+        self.register_buffer(
+            "sigma_scale", torch.tensor(float(sigma_scale), dtype=torch.float64)
+        )
 
     def forward(
         self, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Chi2 mean ``(n,)``, its ensemble spread ``(n,)`` and ``in_domain`` ``(n,)``."""
+        """Chi2 mean ``(n,)``, its sigma ``(n,)`` and ``in_domain`` ``(n,)``."""
         if self.unit_map is None:
             u = x
             inside = torch.ones_like(x[:, 0], dtype=torch.bool)
@@ -139,7 +144,7 @@ class ExportableSurrogate(nn.Module):
         per_member = self.stacked(u)
         mean = per_member.mean(dim=0)
         if self.n_members > 1:
-            sigma = per_member.std(dim=0, correction=1)
+            sigma = per_member.std(dim=0, correction=1) * self.sigma_scale
         else:
             sigma = torch.zeros_like(mean)
         return mean, sigma, inside & in_box
@@ -315,8 +320,9 @@ def build_exportable(
     space = space if ensemble.kind == "direct" else None
     stacked = StackedNetwork(ensemble.members_).eval()
     return ExportableSurrogate(
-        stacked, space, ensemble.input_low_, ensemble.input_high_
-    ).eval()
+        stacked, space, ensemble.input_low_, ensemble.input_high_,
+        sigma_scale=ensemble.sigma_scale_,
+    ).eval()  # fmt: skip
 
 
 def load_exported(path: str | os.PathLike) -> ExportedModel:
@@ -401,6 +407,7 @@ def _metadata(
         "units": "GeV (tanb dimensionless)" if direct else "reparametrized features",
         "outputs": ["chi2", "sigma", "in_domain"],
         "n_members": len(ensemble.members_),
+        "sigma_scale": float(ensemble.sigma_scale_),
         "space": None if space is None else space.to_dict(),
         "domain": {
             "coordinates": "unit cube" if direct else "features",

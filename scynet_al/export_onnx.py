@@ -79,7 +79,7 @@ def write_onnx(
     )
     g.op("And", inside, in_box, out="in_domain")
     members = [_member(g, module, k, u) for k in range(module.n_members)]
-    _mean_and_spread(g, members)
+    _mean_and_sigma(g, members, float(module.sigma_scale))
 
     n, d = "n_points", int(module.box_low.numel())
     graph = helper.make_graph(
@@ -145,8 +145,9 @@ def _member(g: _Graph, module: ExportableSurrogate, k: int, u: str) -> str:
     return g.op("Add", scaled, g.const(s.target_shift[k].numpy()))
 
 
-def _mean_and_spread(g: _Graph, members: list[str]) -> None:
-    """Outputs ``chi2`` (member mean) and ``sigma`` (sample std, ddof 1)."""
+def _mean_and_sigma(g: _Graph, members: list[str], sigma_scale: float) -> None:
+    """Outputs ``chi2`` (member mean) and ``sigma`` (sample std, ddof 1, times
+    ``sigma_scale``)."""
     stacked = g.op("Concat", *members, axis=1) if len(members) > 1 else members[0]
     mean = g.op("ReduceMean", stacked, axes=[1], keepdims=1)
     g.op("Squeeze", mean, g.const(np.array([1], dtype=np.int64)), out="chi2")
@@ -158,4 +159,5 @@ def _mean_and_spread(g: _Graph, members: list[str]) -> None:
         "ReduceSum", squares, g.const(np.array([1], dtype=np.int64)), keepdims=0
     )
     ddof = g.const(np.array(len(members) - 1.0))
-    g.op("Sqrt", g.op("Div", total, ddof), out="sigma")
+    spread = g.op("Sqrt", g.op("Div", total, ddof))
+    g.op("Mul", spread, g.const(np.array(sigma_scale)), out="sigma")

@@ -13,6 +13,12 @@ interface of ``scynet-al status --json``:
   first energy) and ``regions`` (region -> mean |dchi2|);
 - ``regions``: energy (string) -> region -> ``{mean_abs_error, count, interval}``
   from the latest refit;
+- ``sigma``: energy (string) -> how honest the latest refit's sigma is on its
+  validation points: ``within_1sigma`` and ``within_2sigma`` (shares of points
+  whose error is below one and two sigma once rescaled, each measured on points
+  that did not set the factor; a Gaussian gives 0.683 and 0.954),
+  ``sigma_scale`` (the factor on the ensemble spread, ``null`` when there were too
+  few points) and ``raw`` (the same shares for the unscaled spread);
 - ``estimated_remaining``: simulations still needed to meet the stop rule (int),
   0 when it holds, or ``null`` when no estimate can be made;
 - ``estimate``: how that number was obtained (see :func:`estimate_remaining`);
@@ -71,6 +77,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
         "round": round_,
         "refits": [_refit_entry(r, str(energy)) for r in refits],
         "regions": _latest_regions(refits),
+        "sigma": _latest_sigma(refits),
         "estimated_remaining": estimate["simulations"],
         "estimate": estimate,
         "stopped": rows[-1] if rows and rows[-1].get("final") else None,
@@ -117,6 +124,24 @@ def _latest_regions(refits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             out[energy] = {
                 name: {k: r.get(k) for k in ("mean_abs_error", "count", "interval")}
                 for name, r in ens["regions"].items()
+            }
+    return out
+
+
+def _latest_sigma(refits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Coverage of sigma per energy in the latest refit (refits written before sigma
+    was calibrated carry only the unscaled shares, under the same names)."""
+    if not refits:
+        return {}
+    out = {}
+    for energy, entry in refits[-1].get("energies", {}).items():
+        shares = ((entry or {}).get("ensemble") or {}).get("calibration")
+        if shares:
+            out[energy] = {
+                "within_1sigma": shares.get("within_1sigma"),
+                "within_2sigma": shares.get("within_2sigma"),
+                "sigma_scale": shares.get("sigma_scale"),
+                "raw": shares.get("raw"),
             }
     return out
 
@@ -224,6 +249,9 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
         lines.append(f"mean |dchi2| at {energy} TeV (latest refit, 68% interval):")
         for name, r in regions.items():
             lines.append(_region_line(name, r))
+        sigma = status.get("sigma", {}).get(energy)
+        if sigma and sigma.get("within_1sigma") is not None:
+            lines.append(_sigma_line(sigma))
     if recent > 0:
         lines.extend(_trend_lines(status["refits"][-recent:]))
     lines.append(_estimate_line(status))
@@ -242,6 +270,20 @@ def _region_line(name: str, r: Mapping[str, Any]) -> str:
     return (
         f"  {name:<5} {r['mean_abs_error']:7.2f}  [{lo:.2f}, {hi:.2f}]  n={r['count']}"
     )
+
+
+def _sigma_line(sigma: Mapping[str, Any]) -> str:
+    text = (
+        f"  sigma: {sigma['within_1sigma']:.2f} of validation points within 1 sigma, "
+        f"{sigma['within_2sigma']:.2f} within 2 (Gaussian 0.68, 0.95)"
+    )
+    raw = sigma.get("raw") or {}
+    if sigma.get("sigma_scale") is not None and raw.get("within_1sigma") is not None:
+        text += (
+            f"; ensemble spread x {sigma['sigma_scale']:.2f}, unscaled "
+            f"{raw['within_1sigma']:.2f} and {raw['within_2sigma']:.2f}"
+        )
+    return text
 
 
 def _trend_lines(refits: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -1129,3 +1129,66 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_campaign_in_words(
     assert str(info.value).startswith(
         f"refit failed: cannot write checkpoint {path}: No space left on device"
     )
+
+
+class CalibratedKnn:
+    """A kNN surrogate that says when its sigma was calibrated, and on what."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.calibrated_on: np.ndarray | None = None
+
+    def predict(self, U: np.ndarray, return_std: bool = False):
+        """The kNN prediction; sigma doubled once calibrated."""
+        if not return_std:
+            return self.model.predict(U)
+        mean, std = self.model.predict(U, return_std=True)
+        return mean, std * (1.0 if self.calibrated_on is None else 2.0)
+
+    def calibrate(self, U: np.ndarray, chi2: np.ndarray) -> CalibratedKnn:
+        """Remember the points."""
+        self.calibrated_on = np.array(U)
+        return self
+
+
+class CalibratedKnnSurrogates(KnnSurrogates):
+    """kNN fits with a ``calibrate`` verb; every fit and every saved one is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fitted: list[CalibratedKnn] = []
+        self.saved: list[bool] = []
+
+    def fit(self, energy: int, round_: int, U: np.ndarray, chi2: np.ndarray):
+        """A kNN fit, not yet calibrated."""
+        self.fitted.append(CalibratedKnn(super().fit(energy, round_, U, chi2)))
+        return self.fitted[-1]
+
+    def save(self, path: Path, surrogate, **meta) -> None:
+        """Note whether the fit was calibrated before it was saved, then save it."""
+        self.saved.append(surrogate.calibrated_on is not None)
+        super().save(path, surrogate, **meta)
+
+
+def test_every_refit_is_calibrated_on_the_validation_points_before_it_is_saved(
+    tmp_path, client
+):
+    config = make_config()
+    surrogates = CalibratedKnnSurrogates()
+    with new_store(tmp_path, config) as store:
+        Campaign(
+            config, store, client,
+            simulator=AnalyticSimulator.for_space(config.build_space()),
+            surrogates=surrogates,
+        ).run()  # fmt: skip
+        X_val, _ = store.validation_set(13)
+        refits = [r for r in store.metrics() if r["kind"] == "refit"]
+
+    assert surrogates.saved and all(surrogates.saved)
+    last = surrogates.fitted[-1].calibrated_on
+    np.testing.assert_allclose(last, config.build_space().to_unit(X_val))
+    # The row holds the shares of sigma once rescaled (each by a factor learned on
+    # the other half of the points), the factor and the shares of the spread as fitted.
+    shares = refits[-1]["energies"]["13"]["ensemble"]["calibration"]
+    assert set(shares) == {"within_1sigma", "within_2sigma", "sigma_scale", "raw"}
+    assert set(shares["raw"]) == {"within_1sigma", "within_2sigma"}

@@ -73,6 +73,44 @@ def test_state_round_trip(fitted, data):
     assert np.array_equal(copy.predict(data[2]), fitted.predict(data[2]))
 
 
+def test_calibrate_rescales_sigma_to_cover_68_percent(data):
+    U, y, U_val, y_val = data
+    ensemble = Ensemble(n_members=3, seed=4, member_params=QUICK).fit(U, y)
+    assert ensemble.sigma_scale_ == 1.0
+    members = ensemble.predict_members(U_val)
+    spread = members.std(axis=0, ddof=1)
+    ratios = np.abs(members.mean(axis=0) - y_val) / spread
+
+    assert ensemble.calibrate(U_val, y_val) is ensemble
+
+    # The factor is the 68.27 % quantile of |error| / spread, worked out here from
+    # the members; sigma is the spread times it, and then covers 68 % of the points.
+    assert ensemble.sigma_scale_ == pytest.approx(np.quantile(ratios, 0.6827))
+    mean, sigma = ensemble.predict(U_val, return_std=True)
+    np.testing.assert_allclose(sigma, spread * ensemble.sigma_scale_, rtol=1e-6)
+    assert np.mean(np.abs(mean - y_val) < sigma) == pytest.approx(0.6827, abs=0.01)
+    copy = Ensemble.from_state(ensemble.to_state())
+    assert copy.sigma_scale_ == ensemble.sigma_scale_
+    assert np.array_equal(copy.predict(U_val, return_std=True)[1], sigma)
+    # A new fit starts again from the plain spread.
+    assert ensemble.fit(U, y).sigma_scale_ == 1.0
+
+
+def test_calibrate_on_too_few_points_keeps_the_spread(data):
+    U, y, U_val, y_val = data
+    ensemble = Ensemble(n_members=2, seed=5, member_params=QUICK).fit(U, y)
+    _, before = ensemble.predict(U_val, return_std=True)
+    ensemble.calibrate(U_val[:5], y_val[:5])
+    assert ensemble.sigma_scale_ == 1.0
+    assert np.array_equal(ensemble.predict(U_val, return_std=True)[1], before)
+
+
+def test_a_state_without_a_sigma_scale_loads_with_the_plain_spread(fitted, data):
+    state = fitted.to_state()
+    del state["sigma_scale"]  # as in checkpoints written before calibration
+    assert Ensemble.from_state(state).sigma_scale_ == 1.0
+
+
 def test_members_fit_on_dask_like_in_process(data):
     distributed = pytest.importorskip("distributed")
     U, y, U_val, _ = data

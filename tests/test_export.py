@@ -86,6 +86,30 @@ def test_pt2_reproduces_the_ensemble(trained):
 
 
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_a_calibrated_sigma_is_exported(trained, fmt):
+    ensemble, _, _, _, tmp = trained
+    U_val = 0.1 + 0.8 * np.random.default_rng(52).random((100, 11))
+    calibrated = Ensemble.from_state(ensemble.to_state())
+    calibrated.calibrate(U_val, standin_chi2(U_val))
+    assert calibrated.sigma_scale_ != pytest.approx(1.0, abs=0.05)
+    ckpt = checkpoint.save(
+        tmp / f"calibrated-{fmt}.ckpt", calibrated, space=SPACE, energy_tev=13,
+        metrics={}, config_hash="f00d",
+    )  # fmt: skip
+    out = export_checkpoint(ckpt, tmp / f"calibrated.{fmt}", format=fmt)
+    model = load_exported(out)
+
+    X = SPACE.from_unit(U_val)
+    _, sigma, _ = model.predict(X)
+    # The exported sigma is the members' spread, worked out here, times the factor.
+    spread = calibrated.predict_members(U_val).std(axis=0, ddof=1)
+    np.testing.assert_allclose(
+        sigma, spread * calibrated.sigma_scale_, rtol=1e-4, atol=1e-4
+    )
+    assert model.meta["sigma_scale"] == calibrated.sigma_scale_
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
 def test_in_domain_flags_exactly_the_outside_points(trained, fmt):
     model = load_exported(trained[2] if fmt == "pt2" else trained[3])
     X, expected = mixed_points()

@@ -9,7 +9,14 @@ import pytest
 
 from sampler.regions import REGION_NAMES, ChiSquareRegions
 from scynet_al.errors import ModelError
-from scynet_al.metrics import calibration, knn_baseline, region_errors
+from scynet_al.metrics import (
+    MIN_CALIBRATION_POINTS,
+    calibration,
+    cross_fitted_calibration,
+    knn_baseline,
+    region_errors,
+    sigma_scale,
+)
 
 REGIONS_13 = ChiSquareRegions.paper(13)
 
@@ -75,6 +82,66 @@ def test_gaussian_errors_are_calibrated():
     shares = calibration(true, pred, sigma)
     assert shares["within_1sigma"] == pytest.approx(0.6827, abs=0.01)
     assert shares["within_2sigma"] == pytest.approx(0.9545, abs=0.005)
+
+
+def test_sigma_scale_by_hand():
+    # 25 points with sigma 1 and errors 1, 2, ..., 25: the 68.27 % quantile sits at
+    # position 24 x 0.6827 = 16.3848 of the sorted ratios, between 17 and 18.
+    true = np.zeros(25)
+    pred = np.arange(1.0, 26.0)
+    assert sigma_scale(true, pred, np.ones(25)) == pytest.approx(17.3848)
+    # Halving every sigma doubles the factor; points without spread are left out.
+    assert sigma_scale(true, pred, np.full(25, 0.5)) == pytest.approx(34.7696)
+    with_flat = sigma_scale(
+        np.zeros(26), np.append(pred, 1000.0), np.append(np.ones(25), 0.0)
+    )
+    assert with_flat == pytest.approx(17.3848)
+
+
+def test_sigma_scale_needs_enough_points_with_spread():
+    n = MIN_CALIBRATION_POINTS
+    assert sigma_scale(np.zeros(n - 1), np.ones(n - 1), np.ones(n - 1)) is None
+    assert sigma_scale(np.zeros(n), np.ones(n), np.zeros(n)) is None  # one member
+    assert sigma_scale(np.zeros(n), np.zeros(n), np.ones(n)) is None  # no error
+    assert sigma_scale(np.zeros(n), np.ones(n), np.ones(n)) == pytest.approx(1.0)
+
+
+def test_cross_fitting_recovers_a_spread_half_the_error():
+    # Errors drawn from N(0, sigma) with the model claiming sigma / 2: unscaled,
+    # 38.3 % lie within the claimed sigma (|z| < 0.5) and 68.3 % within two; the
+    # factor is 2 and the rescaled shares are the Gaussian 68.3 % and 95.4 %.
+    rng = np.random.default_rng(11)
+    sigma = rng.uniform(1.0, 5.0, size=40000)
+    true = rng.uniform(0.0, 100.0, size=40000)
+    pred = true + sigma * rng.normal(size=40000)
+    result = cross_fitted_calibration(true, pred, sigma / 2.0)
+    assert result["sigma_scale"] == pytest.approx(2.0, rel=0.02)
+    assert result["within_1sigma"] == pytest.approx(0.6827, abs=0.01)
+    assert result["within_2sigma"] == pytest.approx(0.9545, abs=0.005)
+    assert result["raw"]["within_1sigma"] == pytest.approx(0.3829, abs=0.01)
+    assert result["raw"]["within_2sigma"] == pytest.approx(0.6827, abs=0.01)
+
+
+def test_cross_fitting_scales_each_half_by_the_other():
+    # Even positions: error 1, sigma 1; odd positions: error 3, sigma 1. Each half
+    # learns its own ratio (1 or 3) and lends it to the other: the even points get
+    # sigma 3 (inside 1 sigma), the odd ones sigma 1 (error 3: outside 2 sigma).
+    n = 2 * MIN_CALIBRATION_POINTS
+    errors = np.tile([1.0, 3.0], MIN_CALIBRATION_POINTS)
+    result = cross_fitted_calibration(np.zeros(n), errors, np.ones(n))
+    assert result["within_1sigma"] == pytest.approx(0.5)
+    assert result["within_2sigma"] == pytest.approx(0.5)
+    assert result["raw"] == {"within_1sigma": 0.0, "within_2sigma": 0.5}
+    # On all points the 68.27 % quantile of ratios {1 x 20, 3 x 20} is 3.
+    assert result["sigma_scale"] == pytest.approx(3.0)
+
+
+def test_cross_fitting_with_too_few_points_keeps_the_spread():
+    true, pred, std = np.zeros(10), np.arange(10.0), np.full(10, 4.0)
+    result = cross_fitted_calibration(true, pred, std)
+    assert result["sigma_scale"] is None
+    assert result["within_1sigma"] == result["raw"]["within_1sigma"] == 0.4
+    assert json.loads(json.dumps(result)) == result
 
 
 def test_knn_baseline_by_hand():

@@ -109,6 +109,39 @@ def test_recent_shows_that_many_refits_and_rejects_a_negative_count(
     assert "-3 is negative" in capsys.readouterr().err
 
 
+def test_status_says_how_honest_sigma_is(finished_store):
+    status = campaign_status(finished_store)
+    with CampaignStore.open(finished_store, mode="r") as store:
+        refits = [r for r in store.metrics() if r.get("kind") == "refit"]
+    shares = refits[-1]["energies"]["13"]["ensemble"]["calibration"]
+
+    assert status["sigma"]["13"] == {
+        "within_1sigma": shares["within_1sigma"],
+        "within_2sigma": shares["within_2sigma"],
+        "sigma_scale": shares["sigma_scale"],
+        "raw": shares["raw"],
+    }
+    line = next(x for x in format_status(status).splitlines() if "sigma:" in x)
+    assert f"{shares['within_1sigma']:.2f} of validation points within 1 sigma" in line
+
+
+def test_sigma_line_gives_the_factor_and_the_unscaled_shares():
+    status = {
+        "round": 3, "counts": {"ok": 10}, "origins": {}, "refits": [],
+        "regions": {"13": {}},
+        "sigma": {"13": {
+            "within_1sigma": 0.671, "within_2sigma": 0.93, "sigma_scale": 1.94,
+            "raw": {"within_1sigma": 0.38, "within_2sigma": 0.7},
+        }},
+        "estimated_remaining": None, "estimate": {"reason": "r"},
+    }  # fmt: skip
+    text = format_status(status, recent=0)
+    assert (
+        "  sigma: 0.67 of validation points within 1 sigma, 0.93 within 2 (Gaussian"
+        " 0.68, 0.95); ensemble spread x 1.94, unscaled 0.38 and 0.70"
+    ) in text.splitlines()
+
+
 def _refit(n_train: int, errors: dict[str, float], count: int = 30) -> dict:
     regions = {
         name: {"mean_abs_error": e, "count": count} for name, e in errors.items()
