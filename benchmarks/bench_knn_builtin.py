@@ -15,6 +15,11 @@ and how well its sigma covers the test errors, as it comes and rescaled as a
 campaign rescales it on its validation points
 (``scynet_al.metrics.cross_fitted_calibration``).
 
+``--n-train N`` trains on the first N points of each training set only (the
+test set stays), for the factor's dependence on the training size, and
+``--network KEY=VALUE`` changes a setting of the network and of the members
+(``--network batch_size=64 --network learning_rate=3e-4``).
+
 With ``--labels FILE`` (written by ``relabel_pool.py``: the same points labelled
 again at the built-in chain's default event statistics) only the relabelled points
 are used, and their new labels replace the pool's for training and testing
@@ -41,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from relabel_pool import read_labels
 
 from sampler.regions import REGION_NAMES, ChiSquareRegions
+from scynet_al.config import read_yaml
 from scynet_al.ensemble import Ensemble
 from scynet_al.metrics import cross_fitted_calibration, knn_baseline, region_errors
 from scynet_al.network import DirectRegressor
@@ -102,7 +108,23 @@ def main() -> int:
         "--labels", type=Path, default=None, help="relabel_pool.py output"
     )
     parser.add_argument("--relabelled", choices=("all", "test"), default="all")
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="train on only the first N points of each split's training set",
+    )
+    parser.add_argument(
+        "--network",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=network_setting,
+        help="a DirectRegressor setting for the network and the ensemble members "
+        "(YAML value: batch_size=64, hidden=[100,100,100]); repeatable",
+    )
     args = parser.parse_args()
+    settings = dict(args.network)
 
     U, y, regions, ids = load(args.store)
     y_test_labels = y
@@ -118,6 +140,11 @@ def main() -> int:
     print(
         f"{args.store}: {len(y)} ok points at {ENERGY_TEV} TeV; region edges {regions.edges}"
     )
+    print(
+        f"network: DirectRegressor, max_epochs {args.max_epochs}, patience "
+        f"{args.patience}, other settings {settings or 'as default'}; training "
+        f"points per split {args.n_train or 'all'}"
+    )
     header = f"{'seed':>4} {'model':<8} {'overall':>8} " + " ".join(
         f"{name:>7}" for name in REGION_NAMES
     )
@@ -126,11 +153,13 @@ def main() -> int:
     for seed in range(args.seeds):
         order = np.random.default_rng(seed).permutation(len(y))
         n_test = len(y) // 5
-        test, train = order[:n_test], order[n_test:]
+        test, train = order[:n_test], order[n_test:][: args.n_train]
         start = time.perf_counter()
-        network = DirectRegressor(
-            max_epochs=args.max_epochs, patience=args.patience, seed=seed, n_threads=2
-        ).fit(U[train], y[train])
+        network_params = {
+            "max_epochs": args.max_epochs, "patience": args.patience, "n_threads": 2,
+            **settings,
+        }  # fmt: skip
+        network = DirectRegressor(seed=seed, **network_params).fit(U[train], y[train])
         fit_s = time.perf_counter() - start
         results = {
             "network": region_errors(
@@ -146,11 +175,8 @@ def main() -> int:
         ensemble_s = 0.0
         if args.members > 0:
             start = time.perf_counter()
-            member_params = {
-                "max_epochs": args.max_epochs, "patience": args.patience, "n_threads": 2
-            }  # fmt: skip
             ensemble = Ensemble(
-                n_members=args.members, seed=seed, member_params=member_params
+                n_members=args.members, seed=seed, member_params=network_params
             ).fit(U[train], y[train])
             ensemble_s = time.perf_counter() - start
             mean, sigma = ensemble.predict(U[test], return_std=True)
@@ -201,6 +227,15 @@ def main() -> int:
             f"best kNN / {model} = {best.mean():.2f} +- {best.std():.2f}"
         )
     return 0
+
+
+def network_setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--network``, the value read as configs read YAML (``3e-4``
+    is a number)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), read_yaml(value)
 
 
 def _cell(value: float | None) -> str:
