@@ -8,6 +8,7 @@ dask) are imported inside ``main``, so ``scynet-al --help`` stays fast.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from types import ModuleType
 
@@ -39,3 +40,19 @@ def load_command(verb: str) -> ModuleType | None:
         if exc.name == name:
             return None
         raise
+
+
+def whole_number(text: str) -> int:
+    """An option's whole number of at least zero (a count, a seed), for argparse.
+
+    Raises:
+        argparse.ArgumentTypeError: Not a whole number, or negative; argparse
+            reports it with the option's name.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a number >= 0")
+    return value

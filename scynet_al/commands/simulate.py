@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from scynet_al.commands import whole_number
+
 logger = logging.getLogger(__name__)
 
 #: A stage: (point, row number, parsed arguments, scratch directory) -> JSON dict.
@@ -67,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--seed",
-        type=_seed,
+        type=whole_number,
         default=0,
         help="seed of row 1 (row i: seed + i - 1); a whole number >= 0",
     )
@@ -75,17 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--setting", action="append", default=[], metavar="KEY=VALUE",
         help="back-end setting for --stage full (VALUE read as JSON, else text); repeatable",
     )  # fmt: skip
-
-
-def _seed(text: str) -> int:
-    """A seed for argparse: a whole number of at least zero, as every seed is."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; seeds are >= 0")
-    return value
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from scynet_al.commands import whole_number
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``status``."""
@@ -13,21 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
     parser.add_argument(
         "--recent",
-        type=_count,
+        type=whole_number,
         default=5,
         help="refits shown in the trend (text form; 0 for none)",
     )
-
-
-def _count(text: str) -> int:
-    """A whole number of at least zero, for argparse."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 def main(args: argparse.Namespace) -> int:
