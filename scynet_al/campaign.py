@@ -398,7 +398,7 @@ class Campaign:
         self.next_worker_check_ = 0.0
         self.queue_: deque[_Job] = deque()
         self.fit_: _BackgroundFit | None = None
-        self.new_results_ = 0
+        self.new_results_ = self._results_since_last_refit()
         self.results_this_run_ = 0
         self.postponed_at_: int | None = None
         self.n_points_ = sum(self.store.counts().values())
@@ -408,6 +408,23 @@ class Campaign:
         self._append_start_row()
         if not latest_loaded and self._start_fit():
             logger.info("refitting at once, to replace the latest checkpoint")
+
+    def _results_since_last_refit(self) -> int:
+        """Results the store holds that the latest refit has not seen.
+
+        They count toward the next refit as if this run had recorded them, so a
+        resume folds in what a stopped run left out: the results after its last
+        refit, or all of them when that refit failed (a checkpoint that could not
+        be written on a full disk). Without any refit every result counts; a refit
+        row that does not hold its counts is taken to have seen them all.
+        """
+        finished = sum(n for k, n in self.store.counts().items() if k != "pending")
+        if not self.metrics_rows_:
+            return finished
+        seen = self.metrics_rows_[-1].get("counts")
+        if not seen:
+            return 0
+        return max(0, finished - sum(n for k, n in seen.items() if k != "pending"))
 
     def _warn_if_budget_spent(self) -> None:
         """Warn when a continued store already holds the whole point budget, or more."""
@@ -1186,7 +1203,9 @@ def _describe_error(exc: BaseException) -> str:
 def _make_simulator(config: Any) -> Any:
     from simulators.backends import make_simulator
 
-    return make_simulator(config.simulator.backend, config.simulator.settings)
+    return make_simulator(
+        config.simulator.backend, config.simulator.settings, model=config.space.model
+    )
 
 
 def _regions_for(config: Any, energy: int, simulator: Any) -> Any:

@@ -110,8 +110,8 @@ def connect(
         The client with the cluster started here, if any.
 
     Raises:
-        CampaignError: The scheduler cannot be reached or the cluster kind is
-            unknown.
+        CampaignError: The scheduler address is malformed or cannot be reached,
+            or the cluster kind is unknown.
     """
     settings = _as_mapping(dask_settings)
     address = scheduler_address or settings.get("scheduler_address")
@@ -127,6 +127,7 @@ def connect(
 def _join_scheduler(address: str) -> ClusterHandle:
     from distributed import Client
 
+    check_scheduler_address(address)
     try:
         client = Client(address, timeout="30s")
     except OSError as exc:
@@ -135,6 +136,37 @@ def _join_scheduler(address: str) -> ClusterHandle:
         ) from exc
     logger.info("joined scheduler %s; dashboard %s", address, client.dashboard_link)
     return ClusterHandle(client=client, cluster=None, kind="scheduler")
+
+
+def check_scheduler_address(address: str) -> None:
+    """Refuse an address that names no Dask scheduler before anything connects.
+
+    A scheduler listens at ``tcp://host:port`` (``tls://``, ``ws://`` ... too;
+    a bare ``host:port`` means tcp). Its dashboard's ``http://host:8787`` is a web
+    page, not the scheduler.
+
+    Raises:
+        CampaignError: No port, an unknown scheme or no host; names the address.
+    """
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        host, _ = parse_host_port(location)
+    except ValueError as exc:
+        raise CampaignError(
+            f"{address!r} is not a Dask scheduler address ({exc}); give one such as "
+            f"tcp://host:8786, the address the scheduler prints at start (its "
+            f"dashboard's http:// address is not it)"
+        ) from exc
+    if not host:
+        raise CampaignError(
+            f"{address!r} is not a Dask scheduler address: it names no host; give "
+            f"one such as tcp://host:8786"
+        )
 
 
 def _start_jobqueue(cluster_settings: Mapping[str, Any]) -> ClusterHandle:

@@ -34,12 +34,26 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def make_simulator(backend: str, settings: Mapping[str, Any] | None = None) -> Any:
+def make_simulator(
+    backend: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    model: str | None = None,
+) -> Any:
     """Instantiate a backend by name with its settings.
+
+    Args:
+        backend: A name of :data:`BACKENDS`.
+        settings: Its keyword settings.
+        model: The parameter space the points come from (``"pmssm11"``,
+            ``"pmssm19"``); given to a backend that takes a ``model`` setting, so
+            that it reads the points as they are meant. None leaves the settings
+            as they are.
 
     Raises:
         MissingSettingError: A setting the backend needs is not given.
-        SimulatorConfigError: Unknown backend, or settings the backend rejects.
+        SimulatorConfigError: Unknown backend, settings the backend rejects, or a
+            ``model`` setting other than ``model``.
     """
     if backend not in BACKENDS:
         raise SimulatorConfigError(
@@ -54,6 +68,8 @@ def make_simulator(backend: str, settings: Mapping[str, Any] | None = None) -> A
         ) from exc
     settings = dict(settings or {})
     accepted = _keyword_names(cls)
+    if model is not None and (accepted is None or "model" in accepted):
+        settings["model"] = _same_model(settings.get("model"), model)
     if accepted is not None:
         unknown = sorted(set(settings) - accepted)
         if unknown:
@@ -68,6 +84,16 @@ def make_simulator(backend: str, settings: Mapping[str, Any] | None = None) -> A
         return cls(**settings)
     except (TypeError, ValueError) as exc:  # a setting of the wrong kind
         raise SimulatorConfigError(f"simulator backend {backend!r}: {exc}") from exc
+
+
+def _same_model(setting: Any, model: str) -> str:
+    """``model``, unless the settings name another one (then the two disagree)."""
+    if setting is not None and setting != model:
+        raise SimulatorConfigError(
+            f"simulator.settings.model is {setting!r} but the points come from the "
+            f"{model!r} space; drop the setting (the simulator follows space.model)"
+        )
+    return model
 
 
 class MissingSettingError(SimulatorConfigError):

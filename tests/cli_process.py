@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--started-dir", default=None)
     args, cli_argv = parser.parse_known_args(argv)
 
-    def make_simulator(backend, settings=None):
+    def make_simulator(backend, settings=None, *, model=None):
         return AnalyticSimulator.for_space(
             pmssm11(), sleep_s=args.sleep, started_dir=args.started_dir
         )

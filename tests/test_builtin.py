@@ -129,6 +129,27 @@ def test_a_misspelt_setting_is_named_with_the_keys_the_backend_takes() -> None:
         make_simulator("builtin", {"event_facter": 3.0, "max_events": 600})
 
 
+def test_the_simulator_reads_points_of_the_campaign_space() -> None:
+    assert make_simulator("builtin", {}).model == "pmssm11"
+    assert make_simulator("builtin", {}, model="pmssm19").model == "pmssm19"
+    assert make_simulator("builtin", {"model": "pmssm19"}, model="pmssm19").model == (
+        "pmssm19"
+    )
+    with pytest.raises(
+        SimulatorConfigError,
+        match=r"simulator\.settings\.model is 'pmssm11' but the points come from "
+        r"the 'pmssm19' space",
+    ):
+        make_simulator("builtin", {"model": "pmssm11"}, model="pmssm19")
+
+
+def test_a_backend_without_a_model_setting_is_not_given_one() -> None:
+    with pytest.raises(
+        SimulatorConfigError, match=r"needs the setting\(s\) \['pool'\]"
+    ):
+        make_simulator("replay", {}, model="pmssm19")
+
+
 def test_a_bad_point_fails_without_raising(tmp_path: Path) -> None:
     result = BuiltinSimulator(**FAST).simulate({"M1": 100.0}, seed=1, workdir=tmp_path)
 

@@ -1192,3 +1192,59 @@ def test_every_refit_is_calibrated_on_the_validation_points_before_it_is_saved(
     shares = refits[-1]["energies"]["13"]["ensemble"]["calibration"]
     assert set(shares) == {"within_1sigma", "within_2sigma", "sigma_scale", "raw"}
     assert set(shares["raw"]) == {"within_1sigma", "within_2sigma"}
+
+
+class DiskFillsUpSurrogates(KnnSurrogates):
+    """kNN fits whose checkpoint writes fail from the ``fail_from``-th on."""
+
+    def __init__(self, fail_from: int) -> None:
+        super().__init__()
+        self.fail_from, self.saves = fail_from, 0
+
+    def save(self, path: Path, surrogate, **meta) -> None:
+        """Save, or fail as a full disk does once enough checkpoints were written."""
+        from scynet_al.files import write_failure
+
+        self.saves += 1
+        if self.saves >= self.fail_from:
+            raise write_failure(path, "checkpoint", OSError(28, "No space left"))
+        super().save(path, surrogate, **meta)
+
+
+def test_a_resume_refits_on_the_results_a_failed_last_refit_left_out(
+    tmp_path, client
+):
+    from scynet_al.errors import CampaignError
+
+    config = make_config()
+    simulator = AnalyticSimulator.for_space(config.build_space())
+    with new_store(tmp_path, config) as store:
+        first = Campaign(
+            config, store, client, simulator=simulator,
+            surrogates=DiskFillsUpSurrogates(fail_from=4),
+        )  # fmt: skip
+        with pytest.raises(CampaignError, match="No space left"):
+            first.run()
+    with CampaignStore.open(tmp_path / "campaign.h5", mode="a") as store:
+        before = [r for r in store.metrics() if r["kind"] == "refit"]
+        surrogates = KnnSurrogates()
+        _, summary = run_with(config, store, client, simulator, surrogates)
+        refits = [r for r in store.metrics() if r["kind"] == "refit"]
+        counts = store.counts()
+
+    # Three refits were saved and the last, on the whole budget, failed: the
+    # resume has no point left to simulate and still folds in the results the
+    # network has not seen.
+    seen = sum(n for k, n in before[-1]["counts"].items() if k != "pending")
+    assert len(before) == 3 and seen < 60
+    assert surrogates.fits and len(refits) > len(before)
+    assert refits[-1]["counts"] == counts and counts.get("pending", 0) == 0
+    assert summary.stop_reason == "max_points"
+
+
+def run_with(config, store, client, simulator, surrogates):
+    """Run a campaign with the given surrogates; the campaign and its summary."""
+    campaign = Campaign(
+        config, store, client, simulator=simulator, surrogates=surrogates
+    )
+    return campaign, campaign.run()

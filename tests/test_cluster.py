@@ -20,8 +20,11 @@ import pytest
 from scynet_al import cluster
 from scynet_al.campaign import Campaign
 from scynet_al.config import DaskConfig
+from scynet_al.errors import CampaignError
 from scynet_al.store import CampaignStore
 from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,6 +116,41 @@ def test_scheduler_address_overrides_cluster(recorded):
 
     assert recorded == []
     assert handle.kind == "scheduler" and handle.client.target == "tcp://127.0.0.1:1"
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("not-a-url", "missing port number"),
+        ("tcp://scheduler-host", "missing port number"),
+        ("http://127.0.0.1:8787", "unknown address scheme 'http'"),
+        ("tcp://:8786", "it names no host"),
+    ],
+)
+def test_a_malformed_scheduler_address_is_refused_before_connecting(
+    recorded, address, why
+):
+    with pytest.raises(CampaignError) as info:
+        cluster.connect({}, scheduler_address=address)
+
+    assert str(info.value).startswith(f"{address!r} is not a Dask scheduler address")
+    assert why in str(info.value) and "tcp://host:8786" in str(info.value)
+    assert recorded == []
+
+
+def test_run_with_a_dashboard_address_ends_in_one_line_and_no_store(tmp_path, capsys):
+    from scynet_al.cli import main as cli_main
+
+    store = tmp_path / "q.h5"
+    code = cli_main(
+        ["run", str(QUICKSTART), "--store", str(store),
+         "--scheduler", "http://127.0.0.1:8787"]
+    )  # fmt: skip
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "'http://127.0.0.1:8787' is not a Dask scheduler address" in err[0]
+    assert not store.exists()
 
 
 def test_local_cluster_by_default():

@@ -31,6 +31,20 @@ def test_shipped_configs_load(path):
     assert len(config.hash) == 64
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_configs_make_their_campaign_parts(path):
+    from scynet_al.campaign import EnsembleSurrogates, _make_simulator, preflight
+
+    config = load_config(path)
+    simulator = _make_simulator(config)
+    EnsembleSurrogates(config.surrogate)  # refuses a surrogate campaigns cannot fit
+    preflight(config, simulator)
+
+    # The simulator reads the points of the config's space: a pMSSM-19 point
+    # given to a pMSSM-11 chain fails for want of the parameter A.
+    assert getattr(simulator, "model", config.space.model) == config.space.model
+
+
 def test_quickstart_is_small_and_local():
     config = load_config(ROOT / "configs" / "quickstart.yaml")
 

@@ -99,7 +99,9 @@ def execute(
     from scynet_al.cluster import connect
     from simulators.backends import make_simulator
 
-    simulator = make_simulator(config.simulator.backend, config.simulator.settings)
+    simulator = make_simulator(
+        config.simulator.backend, config.simulator.settings, model=config.space.model
+    )
     simulator.check()
     preflight(config, simulator)
     if Path(store_path).exists():
