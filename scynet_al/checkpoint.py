@@ -12,7 +12,6 @@ import datetime
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from sampler.space import ParameterSpace
 from scynet_al import __version__
 from scynet_al.ensemble import Ensemble
 from scynet_al.errors import CheckpointReadError, ModelError
-from scynet_al.files import torch_writer_failure, write_failure
+from scynet_al.files import new_temporary, torch_writer_failure, write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ FORMAT_VERSION = 1
 CAMPAIGN_NAME = re.compile(r"round-(?P<round>\d{5,})-(?P<energy>\d+)TeV\.ckpt")
 
 #: Temporary file of such a checkpoint whose write was cut short: the name
-#: :func:`_write_atomically` gives it (``.round-00012-13TeV.ckpt.k3j9x_2a.tmp``).
+#: :func:`_write_atomically` gives it (``.round-00012-13TeV.ckpt.3f9a01c2.tmp``).
 PARTIAL_NAME = re.compile(r"\.round-\d{5,}-\d+TeV\.ckpt\..+\.tmp")
 
 #: First bytes of a zip archive, the container ``torch.save`` writes.
@@ -275,9 +274,7 @@ def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
+        fd, tmp_name = new_temporary(path)
     except OSError as exc:
         raise write_failure(path, "checkpoint", exc) from exc
     try:

@@ -34,6 +34,7 @@ returned but should not be trusted.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ from torch import nn
 
 from sampler.space import ParameterSpace
 from scynet_al.errors import ModelError
-from scynet_al.files import torch_writer_failure, write_failure
+from scynet_al.files import write_atomically
 from scynet_al.network import PREDICT_CHUNK, StackedNetwork, small_batch_threads
 
 logger = logging.getLogger(__name__)
@@ -231,6 +232,10 @@ def export_checkpoint(
 ) -> Path:
     """Turn a checkpoint into one self-contained model file.
 
+    The model is serialised in memory and written through a temporary file
+    beside ``out_path`` that is renamed at the end (:func:`write_atomically`):
+    neither torch nor onnx ever writes to a file that may fail.
+
     Args:
         checkpoint_path: A file written by ``scynet_al.checkpoint.save``.
         out_path: The model file to write (replaced atomically); its directory
@@ -242,31 +247,30 @@ def export_checkpoint(
 
     Raises:
         ModelError: Unknown format, an ``out_path`` not ending in ``.pt2`` /
-            ``.onnx`` as the format asks, unreadable checkpoint, or a failed export.
+            ``.onnx`` as the format asks, a ``checkpoint_path`` that is a
+            directory or an exported model, unreadable checkpoint, or a failed
+            export.
         FileWriteError: ``out_path`` cannot be written (no such directory, no
-            permission, disk full); names ``out_path``. No temporary file is left.
+            permission, disk full); names ``out_path``. No temporary file is left,
+            and a file already at ``out_path`` is kept.
     """
     from scynet_al import checkpoint
 
     out_path = check_model_name(out_path, format)
+    check_exportable(checkpoint_path)
     ensemble, meta = checkpoint.load(checkpoint_path)
     module = build_exportable(ensemble, meta["space"])
     metadata = _metadata(ensemble, meta, checkpoint_path)
-    # The temporary file takes the format's own suffix in lower case, which
-    # torch.export expects of an archive; the rename gives the name asked for.
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.{format}")
-    try:
-        if format == "pt2":
-            _write_pt2(module, _example_inputs(ensemble, meta["space"]), metadata, tmp)
-        else:
-            from scynet_al.export_onnx import write_onnx
 
-            write_onnx(module, metadata, tmp)
-        os.replace(tmp, out_path)
-    except OSError as exc:
-        raise write_failure(out_path, f"{format} model", exc) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    if format == "pt2":
+        example = _example_inputs(ensemble, meta["space"])
+        payload = _pt2_bytes(module, example, metadata)
+    else:
+        from scynet_al.export_onnx import onnx_bytes
+
+        payload = onnx_bytes(module, metadata)
+    write_atomically(out_path, f"{format} model", [payload])
+
     logger.info(
         "exported %s (%s, %d members) to %s",
         checkpoint_path,
@@ -275,6 +279,28 @@ def export_checkpoint(
         out_path,
     )
     return out_path
+
+
+def check_exportable(path: str | os.PathLike) -> None:
+    """Refuse a source of ``export`` that cannot be a store or a checkpoint.
+
+    Raises:
+        ModelError: ``path`` is a directory, or a model file that ``export``
+            itself wrote (either format); the message says which.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError(
+            f"{path} is a directory; give a campaign store (.h5) or a checkpoint"
+            " file (.ckpt)"
+        )
+    kind = _exported_format(path) if path.is_file() else None
+    if kind is not None:
+        raise ModelError(
+            f"{path} is an exported {kind} model, not a campaign store or"
+            f" checkpoint; predict takes it: scynet-al predict {path} POINTS.csv"
+            " --out OUT.csv"
+        )
 
 
 def format_of(out_path: str | os.PathLike) -> str:
@@ -363,24 +389,25 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
     return ExportedModel(path, json.loads(extra[META_KEY]), call)
 
 
-def _write_pt2(
-    module: ExportableSurrogate,
-    example: torch.Tensor,
-    metadata: dict[str, Any],
-    path: Path,
-) -> None:
+def _pt2_bytes(
+    module: ExportableSurrogate, example: torch.Tensor, metadata: dict[str, Any]
+) -> bytes:
+    """The ``torch.export`` archive of ``module``, serialised in memory.
+
+    Torch's archive writer never sees a file: on a full disk it throws from its
+    destructor, which aborts the process with a C++ stack trace.
+    """
     batch = torch.export.Dim("n_points", min=1)
     try:
         with torch.no_grad():
             program = torch.export.export(
                 module, (example,), dynamic_shapes=({0: batch},)
             )
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer, extra_files={META_KEY: json.dumps(metadata)})
     except Exception as exc:  # export failures come in many torch types
         raise ModelError(f"torch.export failed: {exc}") from exc
-    try:
-        torch.export.save(program, path, extra_files={META_KEY: json.dumps(metadata)})
-    except RuntimeError as exc:
-        raise torch_writer_failure(exc) from exc
+    return buffer.getvalue()
 
 
 def _example_inputs(ensemble: Any, space: ParameterSpace | None) -> torch.Tensor:
@@ -468,6 +495,26 @@ def _training_file_kind(path: Path) -> str | None:
         if "data.pkl" in entries and "archive_format" not in entries
         else None
     )
+
+
+def _exported_format(path: Path) -> str | None:
+    """``"pt2"`` or ``"onnx"`` for a model file that ``export`` wrote, else None:
+    a zip with ``archive_format`` at its top (torch.export), or a protobuf that
+    opens as an ONNX model carrying scynet-al metadata."""
+    if "archive_format" in _zip_entries(path):
+        return "pt2"
+    with path.open("rb") as handle:
+        # onnx writes the model's first field first: ir_version, tag byte 0x08.
+        if handle.read(1) != b"\x08":
+            return None
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf and onnx raise many types for a foreign file
+        return None  # not a model: export then says what the file is not
+    keys = {prop.key for prop in model.metadata_props}
+    return "onnx" if ONNX_META_KEY in keys else None
 
 
 def _zip_entries(path: Path) -> set[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,10 +62,12 @@ class _Graph:
         )
 
 
-def write_onnx(
-    module: ExportableSurrogate, metadata: dict[str, Any], path: Path
-) -> None:
-    """Write the ONNX model of ``module`` with ``metadata`` to ``path``."""
+def onnx_bytes(module: ExportableSurrogate, metadata: dict[str, Any]) -> bytes:
+    """The ONNX model of ``module`` with ``metadata``, serialised in memory.
+
+    The caller writes the bytes (:func:`scynet_al.files.write_atomically`), so a
+    failed write never leaves half a model file behind.
+    """
     import onnx
     from onnx import TensorProto, helper
 
@@ -96,8 +97,8 @@ def write_onnx(
     model.producer_name = "scynet-al"
     helper.set_model_props(model, {ONNX_META_KEY: json.dumps(metadata)})
     onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    logger.debug("ONNX model with %d nodes written to %s", len(g.nodes), path)
+    logger.debug("ONNX model with %d nodes built", len(g.nodes))
+    return model.SerializeToString()
 
 
 def _unit_map(g: _Graph, module: ExportableSurrogate) -> tuple[str, str]:

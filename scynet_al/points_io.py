@@ -51,19 +51,31 @@ def model_of_header(path: str | Path) -> str:
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise InputError(f"{path}: line 1 (header): duplicate columns {duplicates}")
-    best = None
-    for model in MODELS:
-        names = set(make_space(model).names)
-        if set(header) == names and len(header) == len(names):
-            return model
-        diff = (sorted(set(header) - names), sorted(names - set(header)))
-        if best is None or sum(map(len, diff)) < sum(map(len, best[1])):
-            best = (model, diff)
-    model, (unknown, missing) = best
+    model = closest_model(header)
+    unknown, missing = header_columns(header, model)
+    if not unknown and not missing:
+        return model
     raise InputError(
         f"{path}: header matches no model; closest is {model} with unknown columns "
         f"{unknown} and missing columns {missing}"
     )
+
+
+def closest_model(header: list[str]) -> str:
+    """The model of :data:`MODELS` whose names differ from ``header`` in the fewest
+    columns (unknown plus missing); the first such model on a tie."""
+    return min(MODELS, key=lambda model: sum(map(len, header_columns(header, model))))
+
+
+def header_columns(header: list[str], model: str) -> tuple[list[str], list[str]]:
+    """How ``header`` differs from the names of ``model``.
+
+    Returns:
+        The columns that are no parameter of ``model``, sorted, and the
+        parameters the header lacks, sorted.
+    """
+    names = set(make_space(model).names)
+    return sorted(set(header) - names), sorted(names - set(header))
 
 
 def read_points_csv(

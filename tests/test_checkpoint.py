@@ -102,6 +102,20 @@ def test_checkpoint_carries_domain_space_metrics_and_hash(tmp_path, fitted):
     np.testing.assert_array_equal(meta["domain"]["input_high"], U.max(axis=0))
 
 
+def test_a_checkpoint_is_as_readable_as_the_umask_lets_any_file_be(tmp_path, fitted):
+    _, ensemble = fitted
+    old = os.umask(0o022)
+    try:
+        path = checkpoint.save(
+            tmp_path / "a.ckpt", ensemble, space=pmssm11(), energy_tev=13,
+            metrics={}, config_hash="1",
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    # 0o666 less the umask's 0o022: readable by group and others, as the store.
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_failed_write_leaves_the_old_checkpoint(tmp_path, fitted, monkeypatch):
     _, ensemble = fitted
     path = tmp_path / "a.ckpt"

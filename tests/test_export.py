@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
+import io
 import logging
 import os
 import subprocess
@@ -319,14 +321,17 @@ def test_export_and_predict_onto_a_directory_fail_with_its_name(trained, capsys)
     (directory / "keep.txt").write_text("kept\n")
 
     assert cli_main(["export", str(ckpt), "--out", str(directory)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("scynet-al export: error:") and str(directory) in err
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al export: error: --out {directory} is a directory; give a file name"
+    ]
     code = cli_main(
         ["predict", str(model), str(tmp / "one.csv"), "--out", str(directory)]
     )
     assert code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("scynet-al predict: error:") and str(directory) in err
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al predict: error: --out {directory} is a directory; give a file name"
+    ]
+    assert [p.name for p in directory.iterdir()] == ["keep.txt"]
     assert (directory / "keep.txt").read_text() == "kept\n"
 
 
@@ -532,37 +537,194 @@ def test_export_into_a_missing_directory_names_the_file_and_leaves_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_on_a_full_disk_says_so_and_leaves_nothing(
-    trained, tmp_path, monkeypatch
-):
+#: What the file system of a :func:`full_disk` reports free (bytes).
+FREE_ON_A_FULL_DISK = 8192
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every write of an output file stops halfway with ENOSPC, as on a full disk,
+    and its file system reports :data:`FREE_ON_A_FULL_DISK` bytes free."""
     import shutil
 
-    import torch
+    from scynet_al import files
 
-    def cut_short(program, path, extra_files):
-        with open(path, "wb") as handle:
-            handle.write(b"PK half an archive")
-        raise RuntimeError(
-            "[enforce fail at inline_container.cc:672] . unexpected pos 2226432 vs 2226368"
-        )
+    def write_until_full(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(torch.export, "save", cut_short)
+    monkeypatch.setattr(files, "_write_all", write_until_full)
     monkeypatch.setattr(
         shutil,
         "disk_usage",
-        lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 8192, 8192),
+        lambda path: shutil._ntuple_diskusage(
+            10**9, 10**9 - FREE_ON_A_FULL_DISK, FREE_ON_A_FULL_DISK
+        ),
     )
-    out = tmp_path / "m.pt2"
 
-    with pytest.raises(OSError) as info:
-        export_checkpoint(trained[1], out)
 
-    assert str(info.value) == (
-        f"cannot write pt2 model {out}: the write stopped short (torch: unexpected"
-        f" pos 2226432 vs 2226368); the file system holding {tmp_path} is nearly full"
-        " (8,192 bytes free)"
-    )
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_export_on_a_full_disk_keeps_the_older_model(
+    trained, tmp_path, capsys, full_disk, fmt
+):
+    out = tmp_path / f"m.{fmt}"
+    out.write_bytes(b"an older model\n")
+
+    assert cli_main(["export", str(trained[1]), "--out", str(out)]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al export: error: cannot write {fmt} model {out}: No space left on"
+        f" device; the file system holding {tmp_path} is nearly full (8,192 bytes"
+        " free)"
+    ]
+    assert out.read_bytes() == b"an older model\n"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_export_hands_torch_and_onnx_no_file(trained, tmp_path, monkeypatch):
+    # On a full disk torch's zip writer throws from its destructor and aborts the
+    # process (exit code 134); serialised into memory it never meets the disk.
+    import onnx
+    import torch
+
+    targets = []
+    save = torch.export.save
+
+    def spy(program, f, **kwargs):
+        targets.append(type(f))
+        save(program, f, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("onnx.save was handed a file")
+
+    monkeypatch.setattr(torch.export, "save", spy)
+    monkeypatch.setattr(onnx, "save", refuse)
+    monkeypatch.setattr(onnx, "save_model", refuse)
+
+    for fmt in ("pt2", "onnx"):
+        export_checkpoint(trained[1], tmp_path / f"m.{fmt}", format=fmt)
+
+    assert targets == [io.BytesIO]
+    X, _ = mixed_points()
+    for fmt, index in (("pt2", 2), ("onnx", 3)):
+        got = load_exported(tmp_path / f"m.{fmt}").predict(X)
+        want = load_exported(trained[index]).predict(X)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_predict_on_a_full_disk_keeps_the_older_csv(
+    trained, tmp_path, capsys, full_disk
+):
+    X, inside = mixed_points()
+    points = tmp_path / "points.csv"
+    _write_csv(points, list(SPACE.names), X[inside].tolist())  # no domain warning
+    out = tmp_path / "o.csv"
+    out.write_text("an,older\nresult,file\n")
+
+    code = cli_main(["predict", str(trained[2]), str(points), "--out", str(out)])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al predict: error: cannot write predictions CSV {out}: No space"
+        f" left on device; the file system holding {tmp_path} is nearly full (8,192"
+        " bytes free)"
+    ]
+    assert out.read_text() == "an,older\nresult,file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "points.csv"]
+
+
+def test_predict_replaces_an_older_csv_whole(trained, tmp_path, capsys):
+    points = tmp_path / "points.csv"
+    _write_csv(points, list(SPACE.names), mixed_points()[0][:2].tolist())
+    out = tmp_path / "o.csv"
+    out.write_text("a much longer older file than two predictions\n" * 100)
+
+    assert cli_main(["predict", str(trained[2]), str(points), "--out", str(out)]) == 0
+
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3 and lines[0].endswith(",chi2,sigma,in_domain,domain")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "points.csv"]
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_export_into_an_unwritable_directory_names_the_file_asked_for(
+    trained, tmp_path, capsys, monkeypatch, fmt
+):
+    from scynet_al import files
+
+    def refuse(path):
+        # What os.open says in a directory without write permission.
+        tmp = path.with_name(f".{path.name}.0123abcd.tmp")
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(tmp))
+
+    monkeypatch.setattr(files, "new_temporary", refuse)
+    out = tmp_path / f"m.{fmt}"
+
+    assert cli_main(["export", str(trained[1]), "--out", str(out)]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al export: error: cannot write {fmt} model {out}: Permission denied"
+    ]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="root writes into a read-only directory",
+)
+def test_export_into_a_read_only_directory_names_the_file(trained, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    out = locked / "m.pt2"
+    try:
+        code = cli_main(["export", str(trained[1]), "--out", str(out)])
+    finally:
+        locked.chmod(0o755)
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al export: error: cannot write pt2 model {out}: Permission denied"
+    ]
+    assert list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", ["pt2", "onnx", "directory"])
+def test_export_says_what_a_wrong_source_is(trained, tmp_path, capsys, source):
+    path = {"pt2": trained[2], "onnx": trained[3], "directory": tmp_path}[source]
+    out = tmp_path / "x.pt2"
+
+    assert cli_main(["export", str(path), "--out", str(out)]) == 2
+
+    wanted = {
+        "pt2": f"{path} is an exported pt2 model, not a campaign store or checkpoint;"
+        f" predict takes it: scynet-al predict {path} POINTS.csv --out OUT.csv",
+        "onnx": f"{path} is an exported onnx model, not a campaign store or"
+        f" checkpoint; predict takes it: scynet-al predict {path} POINTS.csv --out"
+        " OUT.csv",
+        "directory": f"{path} is a directory; give a campaign store (.h5) or a"
+        " checkpoint file (.ckpt)",
+    }[source]
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al export: error: {wanted}"
+    ]
+    assert not out.exists()
+
+
+def test_an_onnx_file_of_another_program_is_not_called_exported(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.DOUBLE, [1])
+    graph = helper.make_graph([helper.make_node("Neg", ["x"], ["y"])], "g", [x], [
+        helper.make_tensor_value_info("y", TensorProto.DOUBLE, [1])
+    ])  # fmt: skip
+    foreign = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), str(foreign))
+
+    with pytest.raises(ModelError, match="neither a campaign store nor"):
+        export_checkpoint(foreign, tmp_path / "x.pt2")
 
 
 def test_export_command_names_the_path_it_cannot_write(trained, tmp_path, capsys):

@@ -278,3 +278,132 @@ def test_out_may_not_be_the_points_file(
     err = capsys.readouterr().err
     assert f"--out {same} is the input file {one_point}" in err
     assert one_point.read_text() == before
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every write of an output file stops halfway with ENOSPC, as on a full disk,
+    and its file system reports 8,192 bytes free."""
+    import errno
+    import os
+    import shutil
+
+    from scynet_al import files
+
+    def write_until_full(fd: int, data: bytes) -> None:
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files, "_write_all", write_until_full)
+    monkeypatch.setattr(
+        shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 8192, 8192),
+    )
+
+
+OLDER_OUTPUT = '{"row": 1, "status": "ok"}\n'
+
+
+def test_a_full_disk_keeps_the_older_output(
+    one_point: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], full_disk
+) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text(OLDER_OUTPUT)
+
+    assert main(["simulate", str(one_point), "--out", str(out)]) == EXIT_USER_ERROR
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al simulate: error: cannot write simulation results {out}: No space"
+        f" left on device; the file system holding {tmp_path} is nearly full (8,192"
+        " bytes free)"
+    ]
+    assert out.read_text() == OLDER_OUTPUT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "out.jsonl"]
+
+
+def test_an_interrupted_run_keeps_the_older_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    from scynet_al.commands import simulate as simulate_command
+
+    points = tmp_path / "two.csv"
+    points.write_text(",".join(PMSSM11_NAMES) + "\n" + PLAIN_POINT * 2)
+    out = tmp_path / "out.jsonl"
+    out.write_text(OLDER_OUTPUT)
+    spectrum = simulate_command.STAGES["spectrum"]
+
+    def interrupted_at_row_2(point, row, args, scratch):
+        if row == 2:
+            raise KeyboardInterrupt
+        return spectrum(point, row, args, scratch)
+
+    monkeypatch.setitem(simulate_command.STAGES, "spectrum", interrupted_at_row_2)
+
+    assert main(["simulate", str(points), "--out", str(out)]) == 130
+
+    assert capsys.readouterr().err.splitlines() == ["scynet-al simulate: interrupted"]
+    assert out.read_text() == OLDER_OUTPUT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "two.csv"]
+
+
+def test_out_may_not_be_a_directory(
+    one_point: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "results"
+    directory.mkdir()
+
+    code = main(["simulate", str(one_point), "--out", str(directory)])
+
+    assert code == EXIT_USER_ERROR
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al simulate: error: --out {directory} is a directory; give a file name"
+    ]
+    assert list(directory.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "model", "named"),
+    [
+        (["id", *PMSSM11_NAMES], None, "column ['id']"),
+        ([*PMSSM11_NAMES, "note", "id"], None, "columns ['id', 'note']"),
+        (["id", *PMSSM11_NAMES], "pmssm11", "column ['id']"),
+    ],
+)
+def test_other_columns_are_named_to_drop(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    header: list[str],
+    model: str | None,
+    named: str,
+) -> None:
+    values = dict(zip(PMSSM11_NAMES, PLAIN_POINT.strip().split(","), strict=True))
+    row = [values.get(name, "p1") for name in header]
+    points = tmp_path / "ids.csv"
+    points.write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+    out = tmp_path / "out.jsonl"
+    argv = ["simulate", str(points), "--out", str(out)]
+
+    assert main(argv + (["--model", model] if model else [])) == EXIT_USER_ERROR
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al simulate: error: {points}: line 1 (header): simulate takes the"
+        f" parameter columns of pmssm11 only; drop the {named} (predict keeps such"
+        " columns)"
+    ]
+    assert not out.exists()
+
+
+def test_a_misspelt_parameter_beside_an_id_is_still_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    points = tmp_path / "typo.csv"
+    header = ["id", "M_1", *PMSSM11_NAMES[1:]]
+    points.write_text(",".join(header) + "\n" + ",".join(["p1"] + ["100"] * 11) + "\n")
+
+    assert main(["simulate", str(points), "--out", str(tmp_path / "o.jsonl")]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al simulate: error: {points}: header matches no model; closest is"
+        " pmssm11 with unknown columns ['M_1', 'id'] and missing columns ['M1']"
+    ]

@@ -39,17 +39,13 @@ def main(args: argparse.Namespace) -> int:
     """Export the latest checkpoint of the store (or the given checkpoint)."""
     from scynet_al.errors import CheckpointReadError
     from scynet_al.export import check_model_name, export_checkpoint, format_of
-    from scynet_al.files import write_failure
+    from scynet_al.files import check_output_file, create_parent
 
+    check_output_file(args.out)
     fmt = args.format or format_of(args.out)
     check_model_name(args.out, fmt)
     checkpoints = _checkpoints_of(args.store)
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        where = exc.filename or args.out.parent
-        reason = OSError(f"cannot create directory {where}: {exc.strerror or exc}")
-        raise write_failure(args.out, f"{fmt} model", reason) from exc
+    create_parent(args.out, f"{fmt} model")
     try:
         export_checkpoint(checkpoints[0], args.out, format=fmt)
     except CheckpointReadError as exc:
@@ -66,12 +62,14 @@ def _checkpoints_of(path: Path) -> list[Path]:
 
     from scynet_al.checkpoint import missing_message, parse_campaign_name
     from scynet_al.errors import ModelError, StoreError
+    from scynet_al.export import check_exportable
     from scynet_al.store import CampaignStore, missing_checkpoints
 
     if not path.exists():
         if parse_campaign_name(path.name) is not None:
             raise ModelError(missing_message(path))
         raise StoreError(f"{path}: no such campaign store or checkpoint")
+    check_exportable(path)
     if not h5py.is_hdf5(path):
         return [path]
     with CampaignStore.open(path, mode="r") as store:

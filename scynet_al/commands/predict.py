@@ -5,15 +5,18 @@ with the model's input names (any order) and may carry other columns, such as an
 ``id``. OUT.csv has those other columns first, as written, then the inputs in
 canonical order, then ``chi2``, ``sigma``, ``in_domain`` and ``domain`` (``ok``,
 ``outside_space`` or ``outside_training``). Points outside the domain are
-predicted anyway, flagged, and counted in one warning.
+predicted anyway, flagged, and counted in one warning. OUT.csv is written through
+a temporary file beside it and renamed at the end: a failed write (a full disk)
+leaves no partial file, and an older file of that name is kept.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from scynet_al.export import ExportedModel
 
 logger = logging.getLogger(__name__)
+
+#: What predict writes, for the message of a failed write.
+WHAT = "predictions CSV"
 
 #: Columns predict adds after the inputs.
 OUTPUT_COLUMNS: tuple[str, ...] = ("chi2", "sigma", "in_domain", "domain")
@@ -38,8 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Predict every row of the CSV file and write the results."""
     from scynet_al.export import DOMAIN_OK, OUTSIDE_SPACE, load_exported
-    from scynet_al.files import check_not_input
+    from scynet_al.files import (
+        check_not_input,
+        check_output_file,
+        create_parent,
+        write_atomically,
+    )
 
+    check_output_file(args.out)
     check_not_input(args.out, args.points, args.model)
     model = load_exported(args.model)
     X, extra_names, extra_rows = _read_inputs(args.points, model)
@@ -54,10 +66,10 @@ def main(args: argparse.Namespace) -> int:
             "space, %d outside the training box); their chi2 is an extrapolation",
             outside, len(domain), args.model, beyond, outside - beyond,
         )  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    create_parent(args.out, WHAT)
     header = [*extra_names, *model.input_names, *OUTPUT_COLUMNS]
     results = zip(X, chi2, sigma, in_domain, domain, strict=True)
-    _write(args.out, header, extra_rows, results)
+    write_atomically(args.out, WHAT, _csv_lines(header, extra_rows, results))
     noun = "prediction" if len(chi2) == 1 else "predictions"
     print(f"wrote {len(chi2)} {noun} to {args.out} ({outside} outside the domain)")
     return 0
@@ -96,21 +108,32 @@ def _read_inputs(
     return X, extra_names, extra_rows
 
 
-def _write(
-    path: Path, header: list[str], extra_rows: list[list[str]], results: Iterable
-) -> None:
-    """One row per point: its other columns as read, inputs, chi2, sigma, domain."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for extra, (row, c, s, d, why) in zip(extra_rows, results, strict=True):
-            writer.writerow(
-                [
-                    *extra,
-                    *(repr(float(v)) for v in row),
-                    repr(float(c)),
-                    repr(float(s)),
-                    str(bool(d)).lower(),
-                    str(why),
-                ]
-            )
+def _csv_lines(
+    header: list[str], extra_rows: list[list[str]], results: Iterable
+) -> Iterator[bytes]:
+    """The header, then one line per point: its other columns as read, inputs,
+    chi2, sigma, domain; CSV as ``csv.writer`` writes it, UTF-8 encoded."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for extra, (row, c, s, d, why) in zip(extra_rows, results, strict=True):
+        writer.writerow(
+            [
+                *extra,
+                *(repr(float(v)) for v in row),
+                repr(float(c)),
+                repr(float(s)),
+                str(bool(d)).lower(),
+                str(why),
+            ]
+        )
+        yield _take(buffer)
+    yield _take(buffer)
+
+
+def _take(buffer: io.StringIO) -> bytes:
+    """What ``buffer`` holds, UTF-8 encoded; the buffer is emptied."""
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text.encode("utf-8")

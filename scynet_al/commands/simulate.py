@@ -8,7 +8,9 @@ dict; a new stage is a new entry there and a new ``--stage`` choice.
 Output: one JSON object per input row, in input order, with ``row`` (1-based data
 row), ``point``, ``status`` (ok / rejected / failed), ``reason`` and ``masses``
 keyed by PDG code (string keys, GeV, SLHA signs); ``--stage full`` adds the other
-fields of :class:`simulators.result.SimulationResult`.
+fields of :class:`simulators.result.SimulationResult`. The file is written
+through a temporary file beside it and renamed at the end: a run that fails or is
+interrupted leaves no partial output, and an older file of that name is kept.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from typing import Any
 from scynet_al.commands import whole_number
 
 logger = logging.getLogger(__name__)
+
+#: What simulate writes, for the message of a failed write.
+WHAT = "simulation results"
 
 #: A stage: (point, row number, parsed arguments, scratch directory) -> JSON dict.
 Stage = Callable[[Mapping[str, float], int, argparse.Namespace, Path], dict[str, Any]]
@@ -83,10 +88,12 @@ def main(args: argparse.Namespace) -> int:
     """Simulate every row of the CSV file and write one JSON line per row."""
     from sampler.space import make_space
     from scynet_al.errors import InputError
-    from scynet_al.files import check_not_input
+    from scynet_al.files import check_not_input, check_output_file
     from scynet_al.points_io import model_of_header, read_points_csv
 
+    check_output_file(args.out)
     check_not_input(args.out, args.points)
+    _refuse_other_columns(args.points, args.model)
     model = args.model or model_of_header(args.points)
     space = make_space(model)
     X = read_points_csv(args.points, space, check_ranges=False)
@@ -109,21 +116,54 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_other_columns(path: Path, model: str | None) -> None:
+    """Refuse a header with every parameter of the model and other columns too
+    (an ``id``), naming the columns to drop; other header faults are left to the
+    reader, whose messages name them.
+
+    Raises:
+        InputError: Names the file and the columns beyond the parameters.
+    """
+    from scynet_al.errors import InputError
+    from scynet_al.points_io import closest_model, header_columns, read_header
+
+    header = read_header(path)
+    model = model or closest_model(header)
+    others, missing = header_columns(header, model)
+    if others and not missing:
+        noun = "column" if len(others) == 1 else "columns"
+        raise InputError(
+            f"{path}: line 1 (header): simulate takes the parameter columns of"
+            f" {model} only; drop the {noun} {others} (predict keeps such columns)"
+        )
+
+
 def _write_rows(
     args: argparse.Namespace, points: list[dict[str, float]], space: Any
 ) -> dict[str, int]:
+    """Run every row and write its record; the counts of records by status."""
+    from scynet_al.files import create_parent, write_atomically
+
     counts: dict[str, int] = {}
     stage = STAGES[args.stage]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        _scratch_root(args.workdir) as root,
-        open(args.out, "w", encoding="utf-8") as out,
-    ):
-        for row, record in _run_rows(stage, points, args, Path(root), space):
-            record = {"row": row, "point": points[row - 1], **record}
-            out.write(json.dumps(record) + "\n")
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
+    create_parent(args.out, WHAT)
+    with _scratch_root(args.workdir) as root:
+        records = _run_rows(stage, points, args, Path(root), space)
+        write_atomically(args.out, WHAT, _json_lines(records, points, counts))
     return counts
+
+
+def _json_lines(
+    records: Iterator[tuple[int, dict[str, Any]]],
+    points: list[dict[str, float]],
+    counts: dict[str, int],
+) -> Iterator[bytes]:
+    """One UTF-8 JSON line per record, with its row and point; ``counts`` tallies
+    the records by status as they pass."""
+    for row, record in records:
+        record = {"row": row, "point": points[row - 1], **record}
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+        yield (json.dumps(record) + "\n").encode("utf-8")
 
 
 def _run_rows(
