@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -584,12 +585,36 @@ def _key_value_message(error: Any) -> tuple[str, Any, str]:
 
 
 def _misspelt(unknown: Any, errors: list[Any]) -> str | None:
-    """The missing key beside ``unknown`` whose name is closest to it, if close."""
+    """The key beside ``unknown`` whose name is closest to it, if close: a missing
+    required one first, else any the config takes there (``surogate``)."""
     parent = unknown["loc"][:-1]
+    name = str(unknown["loc"][-1])
     missing = {
         ".".join(map(str, e["loc"])): str(e["loc"][-1])
         for e in errors
         if e["type"] == "missing" and e["loc"][:-1] == parent
     }
-    close = difflib.get_close_matches(str(unknown["loc"][-1]), missing.values(), n=1)
-    return next((k for k, name in missing.items() if close and name == close[0]), None)
+    close = difflib.get_close_matches(name, missing.values(), n=1)
+    if close:
+        return next(k for k, key in missing.items() if key == close[0])
+    close = difflib.get_close_matches(name, _known_keys(parent), n=1)
+    return ".".join([*map(str, parent), close[0]]) if close else None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys a config takes in the section at ``loc`` (empty where free-form)."""
+    section: Any = Config
+    for part in loc:
+        field = _fields_of(section).get(str(part))
+        if field is None:
+            return []
+        section = field.annotation
+    return list(_fields_of(section))
+
+
+def _fields_of(annotation: Any) -> dict[str, Any]:
+    """Fields of a config section, or of the section in ``X | None``; else none."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, pydantic.BaseModel):
+            return dict(candidate.model_fields)
+    return {}

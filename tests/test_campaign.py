@@ -1211,9 +1211,7 @@ class DiskFillsUpSurrogates(KnnSurrogates):
         super().save(path, surrogate, **meta)
 
 
-def test_a_resume_refits_on_the_results_a_failed_last_refit_left_out(
-    tmp_path, client
-):
+def test_a_resume_refits_on_the_results_a_failed_last_refit_left_out(tmp_path, client):
     from scynet_al.errors import CampaignError
 
     config = make_config()

@@ -261,14 +261,20 @@ def test_a_config_that_changes_the_campaign_is_refused_on_its_store(tmp_path, ca
 
     err = capsys.readouterr().err
     assert code == 2
-    assert f"{reseeded}: campaign.seed not as in the campaign stored in" in err
+    assert (
+        f"{reseeded}: campaign.seed (stored 1, here 7) not as in the campaign stored"
+        " in" in err
+    )
     assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
 
     # Validation points must keep coming from one prior.
     uniform = tmp_path / "uniform.yaml"
     uniform.write_text(quickstart.replace("prior: gaussian", "prior: uniform", 1))
     assert cli.main(["run", str(uniform), "--store", str(store_path)]) == 2
-    assert "prior not as in the campaign stored in" in capsys.readouterr().err
+    assert (
+        "prior (stored 'gaussian', here 'uniform') not as in the campaign stored in"
+        in capsys.readouterr().err
+    )
     assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
 
 

@@ -148,6 +148,29 @@ def test_misspelt_section_is_named_without_its_contents(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("right", "wrong", "meant"),
+    [
+        ("\nsurrogate:", "\nsurogate:", "surogate: unknown key (a misspelling of"
+         " surrogate?)"),
+        ("\n  max_epochs:", "\n  max_epoch:", "surrogate.max_epoch = 200: unknown"
+         " key (a misspelling of surrogate.max_epochs?)"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_optional_key_is_suggested_too(tmp_path, right, wrong, meant):
+    # Optional sections and keys are not missing when misspelt (they have
+    # defaults), so the suggestion comes from the keys the section takes.
+    text = (ROOT / "configs" / "quickstart.yaml").read_text()
+    assert text.count(right) == 1
+    path = tmp_path / "typo.yaml"
+    path.write_text(text.replace(right, wrong))
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+
+    assert str(info.value) == f"{path}: {meant}"
+
+
 def test_other_problems_are_named_too(tmp_path):
     text = (ROOT / "configs" / "quickstart.yaml").read_text()
     path = tmp_path / "two.yaml"
@@ -158,7 +181,10 @@ def test_other_problems_are_named_too(tmp_path):
         load_config(path)
 
     message = str(info.value)
-    assert message.startswith(f"{path}: campaign.in_fligt = 4: unknown key (also ")
+    assert message.startswith(
+        f"{path}: campaign.in_fligt = 4: unknown key (a misspelling of "
+        "campaign.in_flight?) (also "
+    )
     assert "campaign.seed: " in message and "\n" not in message
 
 

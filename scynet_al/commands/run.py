@@ -199,13 +199,22 @@ def _check_same_campaign(config: Any, stored_text: str, store_path: Path) -> Non
         for part in key:
             old, new = old[part], new[part]
         if old != new:
-            changed.append(".".join(key))
+            changed.append(".".join(key) + _change(old, new))
     if changed:
         raise ConfigError(
             f"{config.source}: {', '.join(changed)} not as in the campaign stored in"
             f" {store_path}; continue it with its own config (scynet-al resume"
             f" {store_path}) or start a new store"
         )
+
+
+def _change(old: Any, new: Any) -> str:
+    """`` (stored 5, here 7)`` for a changed value that fits in a few words; a
+    changed section is named alone."""
+    shown = (repr(old), repr(new))
+    if isinstance(old, dict) or any(len(text) > 40 for text in shown):
+        return ""
+    return f" (stored {shown[0]}, here {shown[1]})"
 
 
 def open_or_create_store(config: Any, store_path: Path, simulator: Any) -> Any:
