@@ -11,8 +11,10 @@ interface of ``scynet-al status --json``:
 - ``refits``: one object per refit, oldest first: ``time`` (Unix seconds),
   ``round``, ``n_train``, ``overall`` (mean |dchi2| on the validation points at the
   first energy) and ``regions`` (region -> mean |dchi2|);
-- ``regions``: energy (string) -> region -> ``{mean_abs_error, count, interval}``
-  from the latest refit;
+- ``regions``: energy (string) -> region -> ``{mean_abs_error, count, interval,
+  judged}`` from the latest refit; ``judged`` is false for a region with fewer
+  validation points than ``campaign.min_validation_count``, which the stop rule
+  does not judge;
 - ``sigma``: energy (string) -> how honest the latest refit's sigma is on its
   validation points: ``within_1sigma`` and ``within_2sigma`` (shares of points
   whose error is below one and two sigma once rescaled, each measured on points
@@ -21,7 +23,8 @@ interface of ``scynet-al status --json``:
   few points) and ``raw`` (the same shares for the unscaled spread);
 - ``estimated_remaining``: simulations still needed to meet the stop rule (int),
   0 when it holds, or ``null`` when no estimate can be made;
-- ``estimate``: how that number was obtained (see :func:`estimate_remaining`);
+- ``estimate``: how that number was obtained (see :func:`estimate_remaining`),
+  with ``min_validation_count``, the points a region needs to be judged;
 - ``stopped``: the final summary when the last run has ended, else ``null``.
 """
 
@@ -76,7 +79,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
         "origins": _plain(origins),
         "round": round_,
         "refits": [_refit_entry(r, str(energy)) for r in refits],
-        "regions": _latest_regions(refits),
+        "regions": _latest_regions(refits, min_count),
         "sigma": _latest_sigma(refits),
         "estimated_remaining": estimate["simulations"],
         "estimate": estimate,
@@ -114,7 +117,10 @@ def _refit_entry(row: Mapping[str, Any], energy: str) -> dict[str, Any]:
     }
 
 
-def _latest_regions(refits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _latest_regions(
+    refits: Sequence[Mapping[str, Any]], min_count: int
+) -> dict[str, Any]:
+    """Per energy and region, the latest refit's error and whether it is judged."""
     if not refits:
         return {}
     out = {}
@@ -122,10 +128,21 @@ def _latest_regions(refits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         ens = (entry or {}).get("ensemble")
         if ens:
             out[energy] = {
-                name: {k: r.get(k) for k in ("mean_abs_error", "count", "interval")}
-                for name, r in ens["regions"].items()
+                name: _region_entry(r, min_count) for name, r in ens["regions"].items()
             }
     return out
+
+
+def _region_entry(region: Mapping[str, Any], min_count: int) -> dict[str, Any]:
+    entry = {k: region.get(k) for k in ("mean_abs_error", "count", "interval")}
+    entry["judged"] = _judged(region, min_count)
+    return entry
+
+
+def _judged(region: Mapping[str, Any], min_count: int) -> bool:
+    """Whether the stop rule judges a region: it has an error and enough points."""
+    count = region.get("count") or 0
+    return region.get("mean_abs_error") is not None and count >= min_count
 
 
 def _latest_sigma(refits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -173,13 +190,15 @@ def estimate_remaining(
         min_count: Validation points a region needs to be judged.
 
     Returns:
-        ``{"simulations": int | None, "method": str, "per_region": {...}, "reason": str}``.
+        ``{"simulations": int | None, "method": str, "per_region": {...},
+        "reason": str, "min_validation_count": int}``.
     """
     out: dict[str, Any] = {
         "simulations": None,
         "method": "power-law learning curve per region over the last refits",
         "per_region": {},
         "reason": "",
+        "min_validation_count": int(min_count),
     }
     if not refits:
         out["reason"] = "no refit yet"
@@ -191,7 +210,7 @@ def estimate_remaining(
             out["reason"] = f"no validation points at {energy} TeV"
             return out
         for name, region in ens["regions"].items():
-            if region["count"] < min_count or region["mean_abs_error"] is None:
+            if not _judged(region, min_count):
                 continue
             need = _training_points_needed(refits, energy, name, target)
             out["per_region"][f"{energy}/{name}"] = need
@@ -245,10 +264,11 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
     for origin, regions in status["origins"].items():
         cells = ", ".join(f"{name} {n}" for name, n in regions.items())
         lines.append(f"  {origin:<12} {cells}")
+    min_count = status.get("estimate", {}).get("min_validation_count")
     for energy, regions in status["regions"].items():
         lines.append(f"mean |dchi2| at {energy} TeV (latest refit, 68% interval):")
         for name, r in regions.items():
-            lines.append(_region_line(name, r))
+            lines.append(_region_line(name, r, min_count))
         sigma = status.get("sigma", {}).get(energy)
         if sigma and sigma.get("within_1sigma") is not None:
             lines.append(_sigma_line(sigma))
@@ -263,13 +283,18 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
     return "\n".join(lines)
 
 
-def _region_line(name: str, r: Mapping[str, Any]) -> str:
+def _region_line(name: str, r: Mapping[str, Any], min_count: int | None) -> str:
+    """One region's error; marked when the stop rule does not judge it."""
     if not r.get("count") or r.get("mean_abs_error") is None:
         return f"  {name:<5} no validation points"
     lo, hi = (r.get("interval") or [float("nan")] * 2)[:2]
-    return (
+    line = (
         f"  {name:<5} {r['mean_abs_error']:7.2f}  [{lo:.2f}, {hi:.2f}]  n={r['count']}"
     )
+    if r.get("judged", True):
+        return line
+    fewer = "too few" if min_count is None else f"fewer than {min_count}"
+    return f"{line}  ({fewer} validation points: not judged)"
 
 
 def _sigma_line(sigma: Mapping[str, Any]) -> str:

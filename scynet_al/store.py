@@ -66,20 +66,31 @@ property), hence the copy. Whether a writer is alive is told by an advisory lock
 process dies, so a crashed writer never blocks a new one, and a live writer is
 never mistaken for a crashed one. The lock is reliable on local filesystems; on
 network filesystems without ``flock`` support two writers could collide.
+
+Damage: a store whose bytes were changed in place (a disk error, a copy overwritten)
+is refused with a StoreError that names the file and the dataset or attribute being
+read, and so is a status code outside :data:`STATUS_CODES`. Readers never write to
+the file; a writer reads the whole store once, read-only, before it opens it for
+writing. HDF5 checksums the file's metadata, and the compressed datasets
+(``reason``, ``metrics``, ``checkpoint_path``) inflate only when whole, but the
+numbers of the other datasets carry no checksum: damage inside them (in ``chi2``,
+``parameters``, ``features``, ...) is read back as wrong numbers and goes unnoticed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as dt
 import fcntl
 import json
 import logging
 import os
+import re
 import struct
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,7 +101,7 @@ import yaml
 from sampler.regions import REGION_NAMES, ChiSquareRegions
 from sampler.space import ParameterSpace
 from scynet_al import __version__
-from scynet_al.errors import StoreError
+from scynet_al.errors import ScynetError, StoreError
 from simulators.result import SimulationResult
 
 __all__ = [
@@ -148,6 +159,12 @@ _TRUNCATED = b" [...truncated]"
 _CHUNK_ROWS = 1024
 _READER_OPEN_TRIES = 40  # x 50 ms: how long a reader waits for a writer's open lock
 _TRUNCATION_TRIES = 20  # x 50 ms: how long a file may stay shorter than it says
+_READ_THROUGH_BYTES = 1 << 24  # rows read at a time when a writer first reads a store
+
+#: What h5py raises when the bytes it reads are damaged: RuntimeError and OSError
+#: from HDF5's error stack (checksum, signature, version number, filter), KeyError
+#: for an object whose header cannot be read, ValueError for undecodable values.
+_READ_ERRORS = (RuntimeError, OSError, KeyError, ValueError)
 
 
 def derive_seeds(campaign_seed: int, ids: np.ndarray) -> np.ndarray:
@@ -194,8 +211,8 @@ class CampaignStore:
         self._created: dict[str, bool] | None = None
         if mode == "a":
             n = self._n_rows()
-            self._status = self._get("status")[:n].astype(np.int8)
-            self._max_round = int(self._get("round")[:n].max(initial=0))
+            self._status = self._checked_statuses(self._read("status", n))
+            self._max_round = int(self._read("round", n).max(initial=0))
 
     # ----------------------------------------------------------- construction
 
@@ -273,6 +290,10 @@ class CampaignStore:
     def open(cls, path: str | Path, mode: Literal["r", "a"] = "r") -> CampaignStore:
         """Open an existing store.
 
+        A reader never writes to the file. Before a writer opens the file for
+        writing, it reads every dataset through once in read-only mode, so that a
+        damaged store is refused before anything is written into it.
+
         Args:
             path: The store file.
             mode: ``"r"`` to read (safe while the writer runs), ``"a"`` to become
@@ -280,14 +301,16 @@ class CampaignStore:
                 recovered first (see the module docstring).
 
         Raises:
-            StoreError: Missing, foreign or damaged file, unknown format version, or
-                another live writer.
+            StoreError: Missing, foreign or damaged file, a directory, unknown
+                format version, or another live writer.
         """
         path = Path(path)
         if mode not in ("r", "a"):
             raise StoreError(f"{path}: mode must be 'r' or 'a', got {mode!r}")
         if not path.exists():
             raise StoreError(f"{path}: no such campaign store")
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory, not a campaign store")
         if mode == "r":
             file = _acquire_reader(path)
             try:
@@ -308,7 +331,7 @@ class CampaignStore:
     def _open_writer(cls, path: Path, lock: int) -> CampaignStore:
         try:
             file = h5py.File(path, "r+", libver="latest")
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise StoreError(f"{path}: cannot open for writing: {exc}") from exc
         try:
             store = cls(file, path, "a", lock)
@@ -487,7 +510,7 @@ class CampaignStore:
         ids = np.arange(n0, n0 + n, dtype=np.int64)
         seeds = derive_seeds(self.campaign_seed, ids)
 
-        for key in _point_keys(self._file):
+        for key in self._point_keys():
             self._get(key).resize(n0 + n, axis=0)
         columns = {"id": ids, "seed": seeds, "parameters": X, "origin": origins}
         for key, values in columns.items():
@@ -666,7 +689,11 @@ class CampaignStore:
     def metrics(self) -> list[dict]:
         """Every metrics row, oldest first."""
         blobs = self._read("metrics", self._n_rows("metrics"))
-        return [json.loads(bytes(b).decode()) for b in blobs]
+        rows = []
+        for k, blob in enumerate(blobs):
+            with _reading(self._path, f"dataset 'metrics' row {k}"):
+                rows.append(json.loads(bytes(blob).decode()))
+        return rows
 
     def latest_checkpoint(self) -> Path | None:
         """The most recently added checkpoint path, or None.
@@ -685,11 +712,12 @@ class CampaignStore:
         checkpoints the campaign has since removed no longer exist.
         """
         n = self._n_rows("checkpoint")
-        paths = self._read("checkpoint_path", n)
         rounds = self._read("checkpoint_round", n)
+        with _reading(self._path, "dataset 'checkpoint_path'"):
+            paths = [bytes(b).decode() for b in self._read("checkpoint_path", n)]
         return [
-            (locate_checkpoint(self._path, bytes(blob).decode()), int(round_))
-            for blob, round_ in zip(paths[::-1], rounds[::-1], strict=True)
+            (locate_checkpoint(self._path, path), int(round_))
+            for path, round_ in zip(paths[::-1], rounds[::-1], strict=True)
         ]
 
     def table(self) -> dict[str, Any]:
@@ -722,46 +750,92 @@ class CampaignStore:
     # -------------------------------------------------------------- internals
 
     def _get(self, key: str) -> h5py.Dataset:
+        """The dataset ``key``; a missing one and an unreadable one are told apart."""
         if key not in self._datasets:
-            try:
+            with _reading(self._path, f"dataset {key!r}"):
+                if key not in self._file:
+                    raise StoreError(f"{self._path}: dataset {key!r} is missing")
                 self._datasets[key] = self._file[key]
-            except KeyError as exc:
-                raise StoreError(f"{self._path}: dataset {key!r} is missing") from exc
         return self._datasets[key]
 
-    def _read(self, key: str, n: int) -> np.ndarray:
-        """The first ``n`` rows of a dataset, refreshed first in a reader."""
+    def _read(self, key: str, n: int, start: int = 0) -> np.ndarray:
+        """Rows ``start`` to ``n`` of a dataset, refreshed first in a reader."""
         dataset = self._get(key)
-        try:
+        with _reading(self._path, f"dataset {key!r}"):
             if self._mode == "r":
                 dataset.refresh()
-            return dataset[:n]
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"{self._path}: cannot read dataset {key!r}: {exc}"
-            ) from exc
+            return dataset[start:n]
+
+    def _length(self, key: str) -> int:
+        """Rows of a dataset, refreshed first in a reader."""
+        dataset = self._get(key)
+        with _reading(self._path, f"dataset {key!r}"):
+            if self._mode == "r":
+                dataset.refresh()
+            return dataset.shape[0]
+
+    def _point_keys(self) -> list[str]:
+        """Keys of every per-point dataset (:func:`_point_keys`)."""
+        with _reading(self._path, "group 'chi2_analysis'"):
+            return _point_keys(self._file)
 
     def _n_rows(
         self, table: Literal["points", "metrics", "checkpoint"] = "points"
     ) -> int:
         """Rows every dataset of a table holds (the shortest one counts)."""
-        keys = {
-            "points": _point_keys(self._file),
-            "metrics": ["metrics"],
-            "checkpoint": ["checkpoint_path", "checkpoint_round"],
-        }[table]
-        lengths = []
-        for key in keys:
-            dataset = self._get(key)
-            if self._mode == "r":
-                dataset.refresh()
-            lengths.append(dataset.shape[0])
-        return min(lengths)
+        if table == "points":
+            keys = self._point_keys()
+        else:
+            keys = {
+                "metrics": ["metrics"],
+                "checkpoint": ["checkpoint_path", "checkpoint_round"],
+            }[table]
+        return min(self._length(key) for key in keys)
 
     def _statuses(self) -> np.ndarray:
         if self._mode == "a":
             return self._status
-        return self._read("status", self._n_rows())
+        return self._checked_statuses(self._read("status", self._n_rows()))
+
+    def _checked_statuses(self, status: np.ndarray) -> np.ndarray:
+        """The stored status codes, shape ``(n,)`` int8, refused if one is unknown.
+
+        Raises:
+            StoreError: A row holds a code that is not 0 (not yet written) or one
+                of :data:`STATUS_CODES`; names the first such row and its code.
+        """
+        status = np.asarray(status).astype(np.int8)
+        bad = np.flatnonzero((status < 0) | (status >= len(_STATUS_NAMES)))
+        if not bad.size:
+            return status
+        row, others = int(bad[0]), bad.size - 1
+        more = f", and {others} more row{'s' * (others > 1)} too" if others else ""
+        detail = (
+            f"reading dataset 'status': row {row} ({self._point_id_text(row)}) holds"
+            f" unknown status code {int(status[row])}{more}; known codes are 0 to"
+            f" {len(_STATUS_NAMES) - 1}"
+        )
+        raise StoreError(_damaged(self._path, detail))
+
+    def _point_id_text(self, row: int) -> str:
+        """``"point id 17"`` for a row, for messages about a damaged row."""
+        try:
+            ids = self._read("id", row + 1, start=row)
+        except StoreError as exc:
+            logger.debug("%s: id of row %d unreadable: %s", self._path, row, exc)
+            return "point id unreadable"
+        return f"point id {int(ids[0])}" if ids.size else "no point id stored"
+
+    def _read_through(self) -> None:
+        """Read every dataset once, in slices, so that damage shows as a StoreError."""
+        self._statuses()
+        self.metrics()
+        self.checkpoints()
+        for key in self._point_keys():
+            n, row_bytes = self._length(key), _row_bytes(self._get(key))
+            step = max(1, _READ_THROUGH_BYTES // row_bytes)
+            for start in range(0, n, step):
+                self._read(key, min(start + step, n), start=start)
 
     def _require_writer(self) -> None:
         if self._mode != "a":
@@ -894,6 +968,40 @@ class CampaignStore:
 # ------------------------------------------------------------------ helpers
 
 
+@contextlib.contextmanager
+def _reading(path: Path, what: str) -> Iterator[None]:
+    """Report what h5py raises while reading in the block as a damaged store.
+
+    Args:
+        path: The store file.
+        what: What the block reads, for the message (``"dataset 'chi2'"``).
+
+    Raises:
+        StoreError: The block raised one of :data:`_READ_ERRORS`; errors of the
+            package's own family pass unchanged.
+    """
+    try:
+        yield
+    except ScynetError:
+        raise
+    except _READ_ERRORS as exc:
+        detail = f"reading {what}: {_hdf5_reason(exc)}"
+        raise StoreError(_damaged(path, detail)) from exc
+
+
+def _damaged(path: Path, detail: str) -> str:
+    """The message for a damaged store; ``detail`` says what was read and how."""
+    return f"{path}: the store is damaged ({detail}); restore it from a copy"
+
+
+def _hdf5_reason(exc: BaseException) -> str:
+    """The innermost reason of an h5py error (``"incorrect metadata checksum"``)."""
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    text = " ".join(str(text).split()).replace(" after all read attempts", "")
+    inner = re.search(r"\(([^()]+)\)$", text)
+    return inner.group(1) if inner else text or type(exc).__name__
+
+
 def _point_keys(file: h5py.File) -> list[str]:
     """Keys of every per-point dataset."""
     keys = ["id", "seed", "parameters", "origin", "round", "status", "attempts",
@@ -994,7 +1102,8 @@ def _create_datasets(
 
 def _read_root(file: h5py.File, path: Path) -> dict[str, Any]:
     """Root attributes after checking the format name and version."""
-    attrs = dict(file.attrs)
+    with _reading(path, "the root attributes"):
+        attrs = dict(file.attrs)
     fmt = _plain(attrs.get("format"))
     if fmt != FORMAT_NAME:
         raise StoreError(
@@ -1063,21 +1172,35 @@ def _open_swmr(path: Path) -> h5py.File:
                 h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ,
                 fapl=_swmr_read_access(),
             ))  # fmt: skip
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             if _writer_starting(exc) and attempt + 1 < _READER_OPEN_TRIES:
                 time.sleep(0.05)  # a writer is between its open and the start of SWMR
                 continue
-            raise StoreError(f"{path}: cannot open as HDF5 file: {exc}") from exc
+            raise _open_error(path, exc) from exc
         try:
             _read_root(file, path)
-        except (KeyError, OSError) as exc:
-            file.close()
-            raise StoreError(f"{path}: store is damaged: {exc}") from exc
         except BaseException:
             file.close()
             raise
         return file
     raise AssertionError("unreachable")
+
+
+def _open_error(path: Path, exc: BaseException) -> StoreError:
+    """The error of a failed open: a damaged store when the file starts as HDF5."""
+    if _has_hdf5_signature(path):
+        return StoreError(_damaged(path, f"opening the file: {_hdf5_reason(exc)}"))
+    return StoreError(f"{path}: cannot open as HDF5 file: {exc}")
+
+
+def _has_hdf5_signature(path: Path) -> bool:
+    """True when the file holds an HDF5 superblock signature where one may sit."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            return _superblock(handle, size) is not None
+    except OSError:
+        return False  # unreadable (permissions): not for this check to say
 
 
 #: Reads of one piece of metadata in SWMR-read mode before a checksum mismatch is
@@ -1176,10 +1299,28 @@ def _check_complete(path: Path) -> None:
             return
         if attempt + 1 < _TRUNCATION_TRIES:
             time.sleep(0.05)
+    _refuse_damaged_superblock(path)
     raise StoreError(
         f"{path}: file is truncated: {size} bytes on disk, its HDF5 superblock "
         f"says {expected}; it is an incomplete copy or was cut short (disk full?)"
     )
+
+
+def _refuse_damaged_superblock(path: Path) -> None:
+    """Raise if HDF5 finds the superblock's checksum wrong (read-only, no retries).
+
+    A damaged end-of-file address looks like a truncated file; outside SWMR-read
+    mode HDF5 checks the superblock's checksum once before its length.
+    """
+    try:
+        with h5py.File(path, "r", locking=False):
+            return
+    except (OSError, RuntimeError) as exc:
+        if "checksum" in str(exc):
+            raise StoreError(
+                _damaged(path, f"reading the superblock: {_hdf5_reason(exc)}")
+            ) from exc
+        logger.debug("%s: read-only open after the length check: %s", path, exc)
 
 
 def _stored_end_of_file(handle: Any, size: int) -> int | None:
@@ -1191,14 +1332,8 @@ def _stored_end_of_file(handle: Any, size: int) -> int | None:
     12 bytes. HDF5 compares it with the file's length as is, user block included.
     None when no superblock is recognised.
     """
-    offset = 0
-    while offset + 64 <= max(size, 64):
-        handle.seek(offset)
-        head = handle.read(64)
-        if head[:8] == _HDF5_SIGNATURE:
-            break
-        offset = 512 if offset == 0 else 2 * offset
-    else:
+    head = _superblock(handle, size)
+    if head is None:
         return None
     version = head[8]
     if version in (0, 1):
@@ -1215,24 +1350,41 @@ def _stored_end_of_file(handle: Any, size: int) -> int | None:
     return int(struct.unpack_from(code, head, start + 2 * width)[0])
 
 
-def _writer_starting(exc: OSError) -> bool:
+def _superblock(handle: Any, size: int) -> bytes | None:
+    """The first 64 bytes of the superblock (signature first), None if not found."""
+    offset = 0
+    while offset + 64 <= max(size, 64):
+        handle.seek(offset)
+        head = handle.read(64)
+        if head[:8] == _HDF5_SIGNATURE:
+            return head
+        offset = 512 if offset == 0 else 2 * offset
+    return None
+
+
+def _writer_starting(exc: BaseException) -> bool:
     message = str(exc).lower()
     starting = ("lock", "already open for write", "not already open for swmr writing")
     return any(text in message for text in starting)
 
 
 def _inspect(path: Path) -> bool:
-    """Check length and format; tell whether a crashed writer left the file marked open."""
+    """Check a store read-only before a writer opens it; True if a crash left it open.
+
+    Checks the length, the format and every dataset
+    (:meth:`CampaignStore._read_through`), through this process's shared read
+    handle, so that a damaged store is refused before anything is written to it.
+    """
     _check_complete(path)
     try:
         with h5py.File(path, "r", libver="latest", locking=False):
             crashed = False
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         if "already open for write" not in str(exc):
-            raise StoreError(f"{path}: cannot open as HDF5 file: {exc}") from exc
+            raise _open_error(path, exc) from exc
         crashed = True
-    with _open_swmr(path):
-        pass
+    with CampaignStore.open(path, mode="r") as reader:
+        reader._read_through()
     return crashed
 
 
@@ -1255,7 +1407,7 @@ def _recover(path: Path) -> None:
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         raise StoreError(
             f"{path}: recovery after a crashed writer failed: {exc}"
         ) from exc
@@ -1311,6 +1463,12 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _row_bytes(dataset: h5py.Dataset) -> int:
+    """Bytes of one row of a dataset (at least 1)."""
+    width = int(np.prod(dataset.shape[1:], dtype=np.int64))
+    return max(1, dataset.dtype.itemsize * width)
 
 
 def _write_row(dataset: h5py.Dataset, row: int, value: Any) -> None:

@@ -6,15 +6,18 @@ import contextlib
 import logging
 import shutil
 
+import h5py
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
 from scynet_al.campaign import Campaign
+from scynet_al.cli import main
 from scynet_al.config import parse_config
 from scynet_al.plots import plot_campaign
 from scynet_al.store import CampaignStore, checkpoint_directory
 from tests.sim_doubles import AnalyticSimulator
+from tests.test_store import damaged_copy, header_address
 
 CONFIG = """
 campaign:
@@ -84,8 +87,6 @@ def test_campaign_with_ensembles_checkpoints_every_refit(campaign_store):
 
 
 def test_plot_into_an_existing_file_is_a_user_error(campaign_store, tmp_path, capsys):
-    from scynet_al.cli import main
-
     target = tmp_path / "not_a_directory.png"
     target.write_bytes(b"keep")
     assert main(["plot", str(campaign_store), "--out", str(target)]) == 2
@@ -128,6 +129,58 @@ def test_plot_draws_the_rest_when_the_latest_checkpoint_is_damaged(tmp_path, cap
     (warning,) = [r.getMessage() for r in caplog.records]
     assert str(damaged) in warning and "damaged" in warning
     assert warning.endswith("mass plane without the network")
+
+
+def one_line_error(capsys) -> str:
+    """The CLI's stderr, checked to be one error line without a traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.splitlines()
+    return line
+
+
+@pytest.mark.parametrize("key", ["masses", "origin", "chi2_analysis/13"])
+def test_plot_of_a_damaged_store_is_one_line(campaign_store, tmp_path, capsys, key):
+    # 16 bytes 20 bytes into the dataset's object header: its checksum fails.
+    bad, offset = tmp_path / "bad.h5", header_address(campaign_store, key) + 20
+    damaged = damaged_copy(campaign_store, bad, offset)
+
+    assert main(["plot", str(bad), "--out", str(tmp_path / "plots")]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al plot: error: {bad}: the store is damaged (reading dataset"
+        f" {key!r}: incorrect metadata checksum); restore it from a copy"
+    )
+    assert bad.read_bytes() == damaged
+    assert not (tmp_path / "plots").exists()
+
+
+def test_plot_refuses_an_unknown_status_code(campaign_store, tmp_path, capsys):
+    bad = tmp_path / "bad.h5"
+    shutil.copy(campaign_store, bad)
+    with h5py.File(bad, "r+") as file:
+        file["status"][3] = 7
+    before = bad.read_bytes()
+
+    assert main(["plot", str(bad), "--out", str(tmp_path / "plots")]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al plot: error: {bad}: the store is damaged (reading dataset"
+        " 'status': row 3 (point id 3) holds unknown status code 7; known codes"
+        " are 0 to 4); restore it from a copy"
+    )
+    assert bad.read_bytes() == before
+
+
+def test_plot_of_a_directory_is_one_line(tmp_path, capsys):
+    store = tmp_path / "c.h5"
+    store.mkdir()
+
+    assert main(["plot", str(store), "--out", str(tmp_path / "plots")]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al plot: error: {store} is a directory, not a campaign store"
+    )
 
 
 @contextlib.contextmanager

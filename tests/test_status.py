@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
 from scynet_al.campaign import Campaign
+from scynet_al.cli import main as cli_main
 from scynet_al.config import parse_config
 from scynet_al.status import campaign_status, estimate_remaining, format_status
 from scynet_al.store import CampaignStore
 from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
+from tests.test_store import damaged_copy, first_chunk_address, header_address
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,8 +100,6 @@ def test_status_json_keys_and_counts(finished_store):
 def test_recent_shows_that_many_refits_and_rejects_a_negative_count(
     finished_store, capsys
 ):
-    from scynet_al.cli import main as cli_main
-
     status = campaign_status(finished_store)
     rounds = [r["round"] for r in status["refits"]]
     two = format_status(status, recent=2)
@@ -140,6 +143,127 @@ def test_sigma_line_gives_the_factor_and_the_unscaled_shares():
         "  sigma: 0.67 of validation points within 1 sigma, 0.93 within 2 (Gaussian"
         " 0.68, 0.95); ensemble spread x 1.94, unscaled 0.38 and 0.70"
     ) in text.splitlines()
+
+
+#: HDF5's reason when a compressed chunk no longer inflates.
+FILTER_FAILED = "filter returned failure during read"
+
+
+def one_line_error(capsys) -> str:
+    """The CLI's stderr, checked to be one error line without a traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.splitlines()
+    return line
+
+
+@pytest.mark.parametrize(
+    ("where", "verb", "detail"),
+    [
+        ("/", "status", "reading the root attributes: incorrect metadata checksum"),
+        ("status", "status", "reading dataset 'status': incorrect metadata checksum"),
+        ("chi2", "status", "reading dataset 'chi2': incorrect metadata checksum"),
+        ("metrics", "status", f"reading dataset 'metrics': {FILTER_FAILED}"),
+        ("/", "export", "reading the root attributes: incorrect metadata checksum"),
+        ("metrics", "resume", f"reading dataset 'metrics': {FILTER_FAILED}"),
+    ],
+)
+def test_a_damaged_store_ends_the_command_in_one_line(
+    finished_store, tmp_path, capsys, where, verb, detail
+):
+    # Object headers are damaged 20 bytes in (their checksum no longer matches),
+    # the compressed metrics 2 bytes into their first chunk (deflate fails).
+    bad = tmp_path / "bad.h5"
+    if where == "metrics":
+        offset, n = first_chunk_address(finished_store, where) + 2, 64
+    else:
+        offset, n = header_address(finished_store, where) + 20, 16
+    damaged = damaged_copy(finished_store, bad, offset, n)
+    argv = {"export": ["export", str(bad), "--out", str(tmp_path / "m.pt2")]}
+
+    code = cli_main(argv.get(verb, [verb, str(bad)]))
+
+    assert code == 2
+    assert one_line_error(capsys) == (
+        f"scynet-al {verb}: error: {bad}: the store is damaged ({detail}); restore"
+        " it from a copy"
+    )
+    assert bad.read_bytes() == damaged
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def test_status_refuses_an_unknown_status_code(finished_store, tmp_path, capsys):
+    bad = tmp_path / "bad.h5"
+    shutil.copy(finished_store, bad)
+    with h5py.File(bad, "r+") as file:
+        file["status"][17] = 7
+    before = bad.read_bytes()
+
+    assert cli_main(["status", str(bad), "--json"]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al status: error: {bad}: the store is damaged (reading dataset"
+        " 'status': row 17 (point id 17) holds unknown status code 7; known codes"
+        " are 0 to 4); restore it from a copy"
+    )
+    assert bad.read_bytes() == before
+
+
+def test_status_of_a_directory_is_one_line(tmp_path, capsys):
+    assert cli_main(["status", str(tmp_path)]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al status: error: {tmp_path} is a directory, not a campaign store"
+    )
+
+
+@pytest.fixture
+def store_with_small_region(tmp_path):
+    """A store whose one refit row has 12 validation points in region I, 4 in zero."""
+    path = tmp_path / "c.h5"
+    text = CONFIG.replace("MAX_POINTS", "60").replace(
+        "min_validation_count: 2", "min_validation_count: 10"
+    )
+    config = parse_config(text)
+    regions = {
+        "I": {"mean_abs_error": 2.5, "count": 12, "interval": [2.0, 3.0]},
+        "zero": {"mean_abs_error": 0.5, "count": 4, "interval": [0.25, 0.75]},
+        "II": {"mean_abs_error": None, "count": 0, "interval": None},
+    }
+    row = {"kind": "refit", "round": 1, "n_train": 40, "time": 1.0,
+           "energies": {"13": {"ensemble": {"regions": regions}}}}  # fmt: skip
+    with CampaignStore.create(
+        path, config_text=config.text, space=config.build_space(), energies=[13],
+        analyses={13: ["a"]},
+    ) as store:  # fmt: skip
+        X = config.build_space().from_unit(np.random.default_rng(0).random((3, 11)))
+        store.add_pending(X, origin="validation", round=0)
+        store.append_metrics(row)
+    return path
+
+
+def test_a_region_with_too_few_validation_points_is_marked_not_judged(
+    store_with_small_region,
+):
+    status = campaign_status(store_with_small_region)
+
+    regions = status["regions"]["13"]
+    assert {name: r["judged"] for name, r in regions.items()} == {
+        "I": True,
+        "zero": False,
+        "II": False,
+    }
+    assert regions["zero"] == {
+        "mean_abs_error": 0.5, "count": 4, "interval": [0.25, 0.75], "judged": False
+    }  # fmt: skip
+    lines = format_status(status, recent=0).splitlines()
+    assert "  I        2.50  [2.00, 3.00]  n=12" in lines
+    assert (
+        "  zero     0.50  [0.25, 0.75]  n=4  (fewer than 10 validation points:"
+        " not judged)"
+    ) in lines
+    assert "  II    no validation points" in lines
+    assert status["estimate"]["min_validation_count"] == 10
 
 
 def _refit(n_train: int, errors: dict[str, float], count: int = 30) -> dict:
