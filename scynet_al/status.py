@@ -25,7 +25,9 @@ interface of ``scynet-al status --json``:
   0 when it holds, or ``null`` when no estimate can be made;
 - ``estimate``: how that number was obtained (see :func:`estimate_remaining`),
   with ``min_validation_count``, the points a region needs to be judged;
-- ``stopped``: the final summary when the last run has ended, else ``null``.
+- ``stopped``: the final summary when the last run has ended, else ``null``;
+- ``failures``: the most frequent reasons of failed points, ``{reason, count}``
+  each, most frequent first (empty when none failed).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: Most frequent reasons of failed points shown (a campaign whose simulator is
+#: misconfigured fails every point for one reason).
+FAILURE_REASONS = 3
 
 #: Refits used for the learning-curve fit of the estimate.
 TREND_REFITS = 5
@@ -65,6 +71,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
         energy = int(config.campaign.energies_tev[0])
         regions = _regions_from_rows(rows, config, energy)
         counts = dict(store.counts())
+        failures = store.reasons("failed")[:FAILURE_REASONS]
         origins = store.origin_region_counts(energy, regions)
         round_ = int(store.current_round)
 
@@ -84,6 +91,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
         "estimated_remaining": estimate["simulations"],
         "estimate": estimate,
         "stopped": rows[-1] if rows and rows[-1].get("final") else None,
+        "failures": [{"reason": text, "count": n} for text, n in failures],
     }
 
 
@@ -261,6 +269,8 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
         f"round {status['round']}; points: "
         + ", ".join(f"{k} {v}" for k, v in status["counts"].items())
     ]
+    for failure in status.get("failures", []):
+        lines.append(f"  failed {failure['count']} x: {failure['reason']}")
     for origin, regions in status["origins"].items():
         cells = ", ".join(f"{name} {n}" for name, n in regions.items())
         lines.append(f"  {origin:<12} {cells}")

@@ -609,6 +609,21 @@ class CampaignStore:
             name: int(np.count_nonzero(status == c)) for name, c in STATUS_CODES.items()
         }
 
+    def reasons(self, status: str) -> list[tuple[str, int]]:
+        """Why points of one status (``failed``, ``rejected``) ended so: each
+        distinct reason with its number of points, the most frequent first."""
+        if status not in STATUS_CODES:
+            raise StoreError(
+                f"unknown status {status!r}; expected one of {list(STATUS_CODES)}"
+            )
+        rows = np.flatnonzero(self._statuses() == STATUS_CODES[status])
+        if not rows.size:
+            return []
+        texts = _decode(self._read("reason", int(rows[-1]) + 1)[rows])
+        distinct, counts = np.unique(texts, return_counts=True)
+        order = np.lexsort((distinct, -counts))
+        return [(str(distinct[k]), int(counts[k])) for k in order]
+
     def pending(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points waiting for a result: ``(ids (n,), X (n, dim), seeds (n,))``."""
         status = self._statuses()

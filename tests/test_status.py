@@ -375,3 +375,33 @@ def _cli_status(store: Path) -> float:
     elapsed = time.monotonic() - start
     assert "counts" in json.loads(out.stdout)
     return elapsed
+
+
+def test_status_says_why_points_failed(tmp_path):
+    from simulators.result import SimulationResult
+
+    config = parse_config(CONFIG.replace("MAX_POINTS", "60"))
+    space = config.build_space()
+    path = tmp_path / "failing.h5"
+    with CampaignStore.create(
+        path, config_text=config.text, space=space, energies=[13],
+        analyses={13: ["a"]},
+    ) as store:  # fmt: skip
+        store.add_pending(space.from_unit(np.full((6, space.dim), 0.5)), "prior", 0)
+        reasons = ["lacks parameters ['A']"] * 4 + ["timeout after 60 s", "crash"]
+        for point_id, why in enumerate(reasons):
+            store.record(point_id, SimulationResult.failed(why))
+
+    status = campaign_status(path)
+
+    assert status["failures"] == [
+        {"reason": "lacks parameters ['A']", "count": 4},
+        {"reason": "crash", "count": 1},
+        {"reason": "timeout after 60 s", "count": 1},
+    ]
+    lines = format_status(status, recent=0).splitlines()
+    assert lines[1:4] == [
+        "  failed 4 x: lacks parameters ['A']",
+        "  failed 1 x: crash",
+        "  failed 1 x: timeout after 60 s",
+    ]

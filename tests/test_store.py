@@ -1026,3 +1026,18 @@ def test_checkpoint_found_after_the_store_and_its_directory_are_renamed(tmp_path
         found = reader.latest_checkpoint()
     assert found == checkpoint_directory(new) / "round-00001.ckpt"
     assert found.read_bytes() == b"weights"
+
+
+def test_reasons_are_counted_most_frequent_first(tmp_path):
+    with make_store(tmp_path / "c.h5") as store:
+        store.add_pending(points(7), "prior", 1)
+        for i, why in enumerate(["timeout", "no A", "no A", "timeout", "no A"]):
+            store.record(i, SimulationResult.failed(why))
+        store.record(5, SimulationResult.rejected("LSP is a stau"))
+        assert store.reasons("failed") == [("no A", 3), ("timeout", 2)]
+        assert store.reasons("rejected") == [("LSP is a stau", 1)]
+        assert store.reasons("ok") == []
+        with pytest.raises(StoreError, match="unknown status 'lost'"):
+            store.reasons("lost")
+    with CampaignStore.open(tmp_path / "c.h5") as reader:
+        assert reader.reasons("failed") == [("no A", 3), ("timeout", 2)]
