@@ -60,6 +60,11 @@ MAX_LOSSES = 5
 #: Fewest ok training points before a surrogate is fitted.
 MIN_TRAINING_POINTS = 10
 
+#: A run whose first this-many results all failed stops with an error: a simulator
+#: that fails every point (a missing binary, a wrong setting) would otherwise spend
+#: the whole point budget on failures, which count against it.
+ALL_FAILED_STOP = 20
+
 #: Seconds the dispatch loop sleeps when nothing is ready.
 POLL_INTERVAL_S = 0.02
 
@@ -197,7 +202,9 @@ class CampaignSummary:
     """How a campaign run ended.
 
     Attributes:
-        stop_reason: ``converged``, ``max_points``, ``wall_time``, ``interrupted``.
+        stop_reason: ``converged``, ``max_points``, ``wall_time``, ``interrupted``
+            or ``all_failed`` (the first :data:`ALL_FAILED_STOP` results of the run
+            failed; :meth:`Campaign.run` then raises).
         converged: Whether the stop rule held at the last refit.
         round: The last refit's round.
         counts: Points by status at the end.
@@ -331,7 +338,9 @@ class Campaign:
 
         Raises:
             CampaignError: The campaign cannot start (e.g. a store from another
-                parameter space) or a refit failed.
+                parameter space), a refit failed, or the first
+                :data:`ALL_FAILED_STOP` results of the run all failed (the summary
+                is stored first; the points stay as recorded or pending).
         """
         from distributed import as_completed
 
@@ -344,7 +353,19 @@ class Campaign:
                 reason = self._wind_down(reason)
         finally:
             self.client.unsubscribe_topic(JOB_START_TOPIC)
-        return self._finish(reason)
+        summary = self._finish(reason)
+        if reason == "all_failed":
+            raise CampaignError(self._all_failed_message())
+        return summary
+
+    def _all_failed_message(self) -> str:
+        (why, n), *_ = self.failures_this_run_.most_common(1)
+        return (
+            f"the first {self.results_this_run_} results of this run all failed"
+            f" ({n} of them: {why}); the campaign stopped rather than spend its point"
+            f" budget on failures: check the simulator and its settings, then"
+            f" continue with scynet-al resume {self.store.path}"
+        )
 
     def _on_job_start(self, event: tuple[float, Mapping[str, Any]]) -> None:
         """Dask event handler (client thread): a job began running on a worker.
@@ -400,6 +421,7 @@ class Campaign:
         self.fit_: _BackgroundFit | None = None
         self.new_results_ = self._results_since_last_refit()
         self.results_this_run_ = 0
+        self.failures_this_run_: Counter[str] = Counter()
         self.postponed_at_: int | None = None
         self.n_points_ = sum(self.store.counts().values())
         self._queue_pending()
@@ -562,6 +584,9 @@ class Campaign:
             return self._stop_request
         if self.converged_:
             return "converged"
+        failed = sum(self.failures_this_run_.values())
+        if failed >= ALL_FAILED_STOP and failed == self.results_this_run_:
+            return "all_failed"
         max_hours = self.config.campaign.budget.max_wall_time_hours
         if (
             max_hours is not None
@@ -736,6 +761,8 @@ class Campaign:
             self.store.record(job.point_id, result, attempts=max(job.attempts, 1))
         self.new_results_ += 1
         self.results_this_run_ += 1
+        if result.status == "failed":
+            self.failures_this_run_[result.reason] += 1
         if self._bar is not None:
             self._bar.advance(self._bar_task)
 
@@ -902,9 +929,10 @@ class Campaign:
 
     def _wind_down(self, reason: str) -> str:
         """Stop dispatching, give running jobs the grace period, cancel the rest."""
-        grace = float(self.config.campaign.grace_period_s)
-        deadline = time.monotonic() + grace
-        if reason == "interrupted":
+        # Jobs on a simulator that fails every point are not worth waiting for.
+        grace = 0.0 if reason == "all_failed" else self.config.campaign.grace_period_s
+        deadline = time.monotonic() + float(grace)
+        if reason in ("interrupted", "all_failed"):
             self._cancel_jobs_not_started()
         if self.running_:
             logger.info(

@@ -114,8 +114,10 @@ def connect(
             or the cluster kind is unknown.
     """
     settings = _as_mapping(dask_settings)
-    address = scheduler_address or settings.get("scheduler_address")
-    if address:
+    address = scheduler_address
+    if address is None:
+        address = settings.get("scheduler_address")
+    if address is not None:  # an empty address is refused, not taken for none
         return _join_scheduler(address)
     if settings.get("cluster"):
         return _start_jobqueue(_as_mapping(settings["cluster"]))

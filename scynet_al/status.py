@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from scynet_al.metrics import MIN_CALIBRATION_POINTS
+
 #: Most frequent reasons of failed points shown (a campaign whose simulator is
 #: misconfigured fails every point for one reason).
 FAILURE_REASONS = 3
@@ -317,6 +319,11 @@ def _sigma_line(sigma: Mapping[str, Any]) -> str:
         text += (
             f"; ensemble spread x {sigma['sigma_scale']:.2f}, unscaled "
             f"{raw['within_1sigma']:.2f} and {raw['within_2sigma']:.2f}"
+        )
+    elif raw:
+        text += (
+            f"; the plain ensemble spread, not yet rescaled (that needs"
+            f" {MIN_CALIBRATION_POINTS} validation points)"
         )
     return text
 

@@ -18,6 +18,7 @@ Instances must pickle: they travel to Dask workers.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Mapping
@@ -73,10 +74,7 @@ def make_simulator(
     if accepted is not None:
         unknown = sorted(set(settings) - accepted)
         if unknown:
-            raise SimulatorConfigError(
-                f"simulator.settings: unknown key(s) {unknown} for backend "
-                f"{backend!r}; it accepts {sorted(accepted)}"
-            )
+            raise SimulatorConfigError(_unknown_message(backend, unknown, accepted))
     missing = [name for name in _required_names(cls) if name not in settings]
     if missing:
         raise MissingSettingError(backend, missing)
@@ -84,6 +82,17 @@ def make_simulator(
         return cls(**settings)
     except (TypeError, ValueError) as exc:  # a setting of the wrong kind
         raise SimulatorConfigError(f"simulator backend {backend!r}: {exc}") from exc
+
+
+def _unknown_message(backend: str, unknown: list[str], accepted: set[str]) -> str:
+    """Settings the backend does not take: the likely misspelling of each, or the
+    keys it does take when none is close."""
+    guesses = {k: difflib.get_close_matches(k, sorted(accepted), n=1) for k in unknown}
+    text = f"simulator.settings: unknown key(s) {unknown} for backend {backend!r}"
+    if all(guesses.values()):
+        meant = ", ".join(f"{k}: {g[0]}?" for k, g in guesses.items())
+        return f"{text} (a misspelling of {meant})"
+    return f"{text}; it accepts {sorted(accepted)}"
 
 
 def _same_model(setting: Any, model: str) -> str:

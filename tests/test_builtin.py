@@ -120,13 +120,23 @@ def test_a_setting_of_the_wrong_kind_is_a_config_error() -> None:
         make_simulator("builtin", {"energies_tev": "thirteen"})
 
 
-def test_a_misspelt_setting_is_named_with_the_keys_the_backend_takes() -> None:
+def test_a_misspelt_setting_is_named_with_the_key_it_means() -> None:
+    with pytest.raises(SimulatorConfigError) as info:
+        make_simulator("builtin", {"event_facter": 3.0, "max_events": 600})
+
+    assert str(info.value) == (
+        "simulator.settings: unknown key(s) ['event_facter'] for backend 'builtin'"
+        " (a misspelling of event_facter: event_factor?)"
+    )
+
+
+def test_an_unknown_setting_like_no_other_lists_the_keys_the_backend_takes() -> None:
     with pytest.raises(
         SimulatorConfigError,
-        match=r"simulator\.settings: unknown key\(s\) \['event_facter'\] for "
+        match=r"simulator\.settings: unknown key\(s\) \['xyz'\] for "
         r"backend 'builtin'; it accepts \[.*'event_factor'",
     ):
-        make_simulator("builtin", {"event_facter": 3.0, "max_events": 600})
+        make_simulator("builtin", {"xyz": 3.0})
 
 
 def test_the_simulator_reads_points_of_the_campaign_space() -> None:

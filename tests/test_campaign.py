@@ -1246,3 +1246,29 @@ def run_with(config, store, client, simulator, surrogates):
         config, store, client, simulator=simulator, surrogates=surrogates
     )
     return campaign, campaign.run()
+
+
+def test_a_simulator_that_fails_every_point_stops_the_run_early(tmp_path, client):
+    from scynet_al.campaign import ALL_FAILED_STOP
+    from scynet_al.errors import CampaignError
+
+    config = make_config(
+        campaign=campaign_overrides(budget={"max_points": 200}, max_retries=0)
+    )
+    simulator = AnalyticSimulator.for_space(config.build_space(), fail_fraction=1.0)
+    with new_store(tmp_path, config) as store:
+        with pytest.raises(CampaignError) as info:
+            run(config, store, client, simulator)
+        counts = store.counts()
+        final = store.metrics()[-1]
+
+    assert str(info.value).startswith(
+        f"the first {counts['failed']} results of this run all failed ("
+    )
+    assert "scynet-al resume" in str(info.value)
+    # The run stops at the first check after the limit: a few more may have
+    # finished by then, and most of the budget is left.
+    assert ALL_FAILED_STOP <= counts["failed"] < ALL_FAILED_STOP + 10
+    assert counts["ok"] == counts["rejected"] == 0
+    assert sum(counts.values()) < 60
+    assert final["final"] is True and final["stop_reason"] == "all_failed"

@@ -230,6 +230,22 @@ def test_broken_config_leaves_an_existing_store_untouched(tmp_path, capsys):
     assert (store_path.read_bytes(), store_path.stat().st_mtime_ns) == before
 
 
+def test_a_misspelt_simulator_setting_names_the_config_file(tmp_path, capsys):
+    text = (REPO_ROOT / "configs" / "quickstart.yaml").read_text()
+    config = tmp_path / "typo.yaml"
+    config.write_text(text.replace("\n    max_events:", "\n    max_event:", 1))
+    store_path = tmp_path / "new.h5"
+
+    assert cli.main(["run", str(config), "--store", str(store_path)]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al run: error: {config}: simulator.settings: unknown key(s)"
+        " ['max_event'] for backend 'builtin' (a misspelling of max_event:"
+        " max_events?)"
+    ]
+    assert not store_path.exists()
+
+
 def test_broken_config_creates_no_store(tmp_path, capsys):
     store_path = tmp_path / "new.h5"
     broken = REPO_ROOT / "tests" / "data" / "configs" / "unknown_key.yaml"

@@ -125,6 +125,7 @@ def test_scheduler_address_overrides_cluster(recorded):
         ("tcp://scheduler-host", "missing port number"),
         ("http://127.0.0.1:8787", "unknown address scheme 'http'"),
         ("tcp://:8786", "it names no host"),
+        ("", "missing port number"),
     ],
 )
 def test_a_malformed_scheduler_address_is_refused_before_connecting(

@@ -266,6 +266,23 @@ def test_a_region_with_too_few_validation_points_is_marked_not_judged(
     assert status["estimate"]["min_validation_count"] == 10
 
 
+def test_sigma_line_says_when_the_spread_is_not_yet_rescaled():
+    status = {
+        "round": 1, "counts": {"ok": 8}, "origins": {}, "refits": [],
+        "regions": {"13": {}},
+        "sigma": {"13": {
+            "within_1sigma": 0.5, "within_2sigma": 1.0, "sigma_scale": None,
+            "raw": {"within_1sigma": 0.5, "within_2sigma": 1.0},
+        }},
+        "estimated_remaining": None, "estimate": {"reason": "r"},
+    }  # fmt: skip
+    assert (
+        "  sigma: 0.50 of validation points within 1 sigma, 1.00 within 2 (Gaussian"
+        " 0.68, 0.95); the plain ensemble spread, not yet rescaled (that needs 20"
+        " validation points)"
+    ) in format_status(status, recent=0).splitlines()
+
+
 def _refit(n_train: int, errors: dict[str, float], count: int = 30) -> dict:
     regions = {
         name: {"mean_abs_error": e, "count": count} for name, e in errors.items()

@@ -97,11 +97,18 @@ def execute(
     """
     from scynet_al.campaign import Campaign, install_signal_handlers, preflight
     from scynet_al.cluster import connect
+    from scynet_al.errors import ConfigError
     from simulators.backends import make_simulator
+    from simulators.errors import SimulatorConfigError
 
-    simulator = make_simulator(
-        config.simulator.backend, config.simulator.settings, model=config.space.model
-    )
+    try:
+        simulator = make_simulator(
+            config.simulator.backend,
+            config.simulator.settings,
+            model=config.space.model,
+        )
+    except SimulatorConfigError as exc:  # a setting of the config: name the file
+        raise ConfigError(f"{config.source}: {exc}") from exc
     simulator.check()
     preflight(config, simulator)
     if Path(store_path).exists():
