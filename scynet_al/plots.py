@@ -1,6 +1,9 @@
 """Campaign plots: learning curves per region, the chi2 distribution, mass planes.
 
-Written as PNG files with matplotlib's Agg backend (no display needed):
+Written as PNG files with matplotlib's Agg backend (no display needed), each one
+rendered in memory and written whole or not at all
+(:func:`scynet_al.files.write_atomically`): a failed write (a full disk) names the
+file and leaves an older plot of that name as it was.
 
 - ``learning_curves_<E>TeV.png``: mean |dchi2| on the validation points against
   the number of training points, one panel per chi2 region, ensemble and kNN
@@ -15,6 +18,7 @@ Written as PNG files with matplotlib's Agg backend (no display needed):
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,6 +41,11 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
 
     Returns:
         The files written.
+
+    Raises:
+        StoreError: The store cannot be read or is damaged.
+        FileWriteError: ``out_dir`` cannot be created or a PNG cannot be written;
+            names the directory or the file.
     """
     import matplotlib
 
@@ -52,7 +61,7 @@ def plot_campaign(store_path: str | Path, out_dir: str | Path) -> list[Path]:
         energies = list(store.energies)
         mass_pdgs = list(store.mass_pdgs)
         space = store.space
-    out.mkdir(parents=True, exist_ok=True)
+    _make_directory(out)
     rows = [r for r in all_rows if r.get("kind", "refit") == "refit"]
     target = float(config.campaign.target_mean_abs_error)
     written = []
@@ -252,12 +261,29 @@ def _network_chi2(
     return np.asarray(ensemble.predict(space.to_unit(table["parameters"][keep])))
 
 
+def _make_directory(out: Path) -> None:
+    """Create the output directory and its parents where missing."""
+    from scynet_al.files import write_failure
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failure(out, "plot directory", exc) from exc
+
+
 def _save(fig: Any, path: Path) -> Path:
+    """Render ``fig`` as PNG in memory, close it, and write it to ``path`` whole."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from scynet_al.files import write_atomically
+
+    png = io.BytesIO()
+    try:
+        fig.tight_layout()
+        fig.savefig(png, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    write_atomically(path, "plot", [png.getvalue()])
     return path
 
 

@@ -73,8 +73,20 @@ read, and so is a status code outside :data:`STATUS_CODES`. Readers never write 
 the file; a writer reads the whole store once, read-only, before it opens it for
 writing. HDF5 checksums the file's metadata, and the compressed datasets
 (``reason``, ``metrics``, ``checkpoint_path``) inflate only when whole, but the
-numbers of the other datasets carry no checksum: damage inside them (in ``chi2``,
-``parameters``, ``features``, ...) is read back as wrong numbers and goes unnoticed.
+numbers of the other datasets carry no checksum. So the numbers that give the
+points their meaning are checked as they are read (:meth:`CampaignStore._check_rows`):
+an ``id`` equals its row, a ``seed`` equals :func:`derive_seeds` of the campaign
+seed and the id, ``parameters`` are finite and inside the store's space (never in
+a gap such as M3's), and the ``chi2`` of a point with a final status (ok, rejected,
+failed) is never negative or infinite; NaN stands for an energy without a chi2,
+which is all that rejected and failed points of the built-in backends carry, but
+the store keeps a result's chi2 as it comes, whatever its status. Rows of status 0
+are not judged, nor the chi2 of pending rows, which the writer may be half-way
+through and rewrites when the point's result comes. A writer checks every row in
+its read-through; readers check the rows they read. Damage that leaves plausible
+numbers goes unnoticed: a chi2 changed to another value that is not negative
+(however large), and anything in ``masses``, ``features``, ``timings``,
+``chi2_analysis``, ``round`` and ``attempts``.
 """
 
 from __future__ import annotations
@@ -92,7 +104,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import h5py
 import numpy as np
@@ -537,12 +549,13 @@ class CampaignStore:
             attempts: Simulations tried for this point so far.
 
         Raises:
-            StoreError: Read-only store, unknown id, or a result whose shape does not
-                match the store (feature count).
+            StoreError: Read-only store, unknown id, a result whose shape does not
+                match the store (feature count), or a chi2 that is negative or
+                infinite (which the store would take for damage when read back).
         """
         self._require_writer()
         row = self._checked_id(point_id)
-        columns = self._result_columns(result)
+        columns = self._result_columns(row, result)
         if self._status[row] == STATUS_CODES["pending"]:
             if not columns["reason"]:
                 del columns["reason"]  # never recorded: still the empty fill value
@@ -625,12 +638,16 @@ class CampaignStore:
         return [(str(distinct[k]), int(counts[k])) for k in order]
 
     def pending(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Points waiting for a result: ``(ids (n,), X (n, dim), seeds (n,))``."""
+        """Points waiting for a result: ``(ids (n,), X (n, dim), seeds (n,))``.
+
+        Raises:
+            StoreError: A stored id, seed or point is damaged (module docstring).
+        """
         status = self._statuses()
         rows = np.flatnonzero(status == STATUS_CODES["pending"])
-        n = status.size
-        X = self._read("parameters", n)[rows]
-        return self._read("id", n)[rows], X, self._read("seed", n)[rows]
+        X = self._read_checked("parameters", status)[rows]
+        ids = self._read_checked("id", status)[rows]
+        return ids, X, self._read_checked("seed", status)[rows]
 
     def dataset(
         self,
@@ -651,18 +668,22 @@ class CampaignStore:
 
         Returns:
             ``(X (n, dim) or F (n, n_features), chi2 (n,))``.
+
+        Raises:
+            StoreError: No such energy, unknown ``inputs``, or a stored chi2 or
+                point is damaged (module docstring).
         """
         column = self._energy_column(energy)
         status = self._statuses()
         n = status.size
-        chi2 = self._read("chi2", n)[:, column]
+        chi2 = self._read_checked("chi2", status)[:, column]
         keep = (status == STATUS_CODES["ok"]) & np.isfinite(chi2)
         keep &= self._origin_mask(n, origins, exclude_origins)
         if inputs == "features":
             values = self._read("features", n)[:, : self.n_features]
             keep &= np.all(np.isfinite(values), axis=1)
         elif inputs == "parameters":
-            values = self._read("parameters", n)
+            values = self._read_checked("parameters", status)
         else:
             raise StoreError(
                 f"inputs must be 'parameters' or 'features', got {inputs!r}"
@@ -684,11 +705,14 @@ class CampaignStore:
 
         Returns:
             ``{origin: {region: n}}`` with every region name present.
+
+        Raises:
+            StoreError: No such energy, or a stored chi2 is damaged.
         """
         column = self._energy_column(energy)
         status = self._statuses()
         n = status.size
-        chi2 = self._read("chi2", n)[:, column]
+        chi2 = self._read_checked("chi2", status)[:, column]
         keep = (status == STATUS_CODES["ok"]) & np.isfinite(chi2)
         origins = _decode(self._read("origin", n)[keep])
         index = regions.index(chi2[keep])
@@ -744,6 +768,10 @@ class CampaignStore:
             ``reason`` as ``str`` arrays) and ``chi2_analysis`` (energy to array).
             Labels of pending rows read as NaN and ``""``, since the writer may be
             half-way through recording them.
+
+        Raises:
+            StoreError: The store is damaged, as far as its ids, seeds, parameters
+                and chi2 tell (module docstring).
         """
         status = self._statuses()
         n = status.size
@@ -751,7 +779,7 @@ class CampaignStore:
         out: dict[str, Any] = {"status": _STATUS_NAMES[status[rows]].astype(str)}
         for key in ("id", "seed", "parameters", "round", "attempts", "chi2", "masses",
                     "timings"):  # fmt: skip
-            out[key] = self._read(key, n)[rows]
+            out[key] = self._read_checked(key, status)[rows]
         out["features"] = self._read("features", n)[rows][:, : self.n_features]
         out["origin"] = _decode(self._read("origin", n)[rows])
         out["reason"] = _decode(self._read("reason", n)[rows])
@@ -842,15 +870,102 @@ class CampaignStore:
         return f"point id {int(ids[0])}" if ids.size else "no point id stored"
 
     def _read_through(self) -> None:
-        """Read every dataset once, in slices, so that damage shows as a StoreError."""
-        self._statuses()
+        """Read every dataset once, in slices, so that damage shows as a StoreError;
+        the rows of ``id``, ``seed``, ``parameters`` and ``chi2`` are checked too."""
+        status = self._statuses()
         self.metrics()
         self.checkpoints()
         for key in self._point_keys():
             n, row_bytes = self._length(key), _row_bytes(self._get(key))
             step = max(1, _READ_THROUGH_BYTES // row_bytes)
             for start in range(0, n, step):
-                self._read(key, min(start + step, n), start=start)
+                values = self._read(key, min(start + step, n), start=start)
+                self._check_rows(key, values, status, start)
+
+    def _read_checked(self, key: str, status: np.ndarray) -> np.ndarray:
+        """The first ``status.size`` rows of a dataset, checked (:meth:`_check_rows`)."""
+        values = self._read(key, status.size)
+        self._check_rows(key, values, status)
+        return values
+
+    def _check_rows(
+        self, key: str, values: np.ndarray, status: np.ndarray, start: int = 0
+    ) -> None:
+        """Refuse numbers of a dataset that the store cannot have written.
+
+        Args:
+            key: The dataset; only ``id``, ``seed``, ``parameters`` and ``chi2``
+                are checked (see the module docstring).
+            values: Its rows from ``start`` on, shape ``(m, ...)``.
+            status: Status codes of every row, shape ``(n,)``; rows past ``n`` are
+                not yet written and pass.
+            start: Row of ``values[0]``.
+
+        Raises:
+            StoreError: Names the dataset, the first bad row, its point id and
+                the value.
+        """
+        checks = {
+            "id": self._check_ids,
+            "seed": self._check_seeds,
+            "parameters": self._check_parameters,
+            "chi2": self._check_chi2,
+        }
+        if key in checks:
+            codes = status[start : start + len(values)]
+            checks[key](values[: codes.size], codes, start)
+
+    def _check_ids(self, ids: np.ndarray, codes: np.ndarray, start: int) -> None:
+        rows = np.arange(start, start + codes.size)
+        bad = np.flatnonzero((codes > 0) & (ids != rows))
+        if bad.size:
+            detail = (
+                f"holds point id {int(ids[bad[0]])}: a point's id is its row number"
+            )
+            self._refuse("id", start + int(bad[0]), detail, name_point=False)
+
+    def _check_seeds(self, seeds: np.ndarray, codes: np.ndarray, start: int) -> None:
+        expected = derive_seeds(
+            self.campaign_seed, np.arange(start, start + codes.size)
+        )
+        bad = np.flatnonzero((codes > 0) & (seeds != expected))
+        if bad.size:
+            k = int(bad[0])
+            detail = (
+                f"holds seed {int(seeds[k])}: the campaign seed"
+                f" {self.campaign_seed} gives this point the seed {int(expected[k])}"
+            )
+            self._refuse("seed", start + k, detail)
+
+    def _check_parameters(self, X: np.ndarray, codes: np.ndarray, start: int) -> None:
+        bad = np.flatnonzero((codes > 0) & ~self._space.contains(X))
+        if bad.size:
+            k = int(bad[0])
+            name, value, allowed = _outside(self._space, X[k])
+            detail = (
+                f"holds {name} = {value!r}, outside the store's parameter space"
+                f" ({name} lies in {allowed})"
+            )
+            self._refuse("parameters", start + k, detail)
+
+    def _check_chi2(self, chi2: np.ndarray, codes: np.ndarray, start: int) -> None:
+        chi2 = chi2[:, : len(self.energies)]
+        final = (codes >= STATUS_CODES["ok"])[:, None]
+        bad = np.argwhere(final & ((chi2 < 0) | np.isinf(chi2)))
+        if bad.size:
+            k, column = (int(i) for i in bad[0])
+            value = float(chi2[k, column])
+            rule = "never infinite" if np.isinf(value) else "never negative"
+            detail = f"holds {value!r} at {self.energies[column]} TeV: a chi2 is {rule}"
+            self._refuse("chi2", start + k, detail)
+
+    def _refuse(
+        self, key: str, row: int, detail: str, *, name_point: bool = True
+    ) -> NoReturn:
+        """Raise the StoreError of a damaged row of a dataset."""
+        point = f" ({self._point_id_text(row)})" if name_point else ""
+        where = f"dataset {key!r} row {row}{point}"
+        raise StoreError(_damaged(self._path, f"{where} {detail}"))
 
     def _require_writer(self) -> None:
         if self._mode != "a":
@@ -917,11 +1032,13 @@ class CampaignStore:
             keep &= ~np.isin(stored, [o.encode() for o in exclude])
         return keep
 
-    def _result_columns(self, result: SimulationResult) -> dict[str, Any]:
+    def _result_columns(
+        self, point_id: int, result: SimulationResult
+    ) -> dict[str, Any]:
         """Row values of every data column for one result."""
         columns: dict[str, Any] = {
             "reason": _truncate(result.reason, REASON_BYTES),
-            "chi2": self._chi2_row(result),
+            "chi2": self._chi2_row(point_id, result),
             "masses": np.array(
                 [result.masses.get(p, np.nan) for p in self.mass_pdgs], dtype=float
             ),
@@ -937,11 +1054,17 @@ class CampaignStore:
             columns[f"chi2_analysis/{energy}"] = row
         return columns
 
-    def _chi2_row(self, result: SimulationResult) -> np.ndarray:
+    def _chi2_row(self, point_id: int, result: SimulationResult) -> np.ndarray:
         self._warn_unknown("energy", {int(e) for e in result.chi2} - set(self.energies))
-        return np.array(
-            [result.chi2.get(e, np.nan) for e in self.energies], dtype=float
-        )
+        row = np.array([result.chi2.get(e, np.nan) for e in self.energies], dtype=float)
+        bad = np.flatnonzero((row < 0) | np.isinf(row))
+        if bad.size:
+            raise StoreError(
+                f"{self._path}: the result of point {point_id} has chi2"
+                f" {float(row[bad[0]])!r} at {self.energies[bad[0]]} TeV; a chi2 is"
+                " finite (NaN where absent) and never negative"
+            )
+        return row
 
     def _features_row(self, result: SimulationResult) -> np.ndarray:
         width = self._get("features").shape[1]
@@ -1535,6 +1658,17 @@ def _blank_pending(table: dict[str, Any]) -> None:
     for values in table["chi2_analysis"].values():
         values[pending] = np.nan
     table["reason"][pending] = ""
+
+
+def _outside(space: ParameterSpace, x: np.ndarray) -> tuple[str, float, str]:
+    """The first parameter of a point outside the space: its name, its value and
+    its allowed intervals (``"[-4000, -400] ∪ [400, 4000]"``)."""
+    for name, value in zip(space.names, x, strict=True):
+        intervals = space.intervals[name]
+        if not any(lo <= value <= hi for lo, hi in intervals):
+            allowed = " ∪ ".join(f"[{lo:g}, {hi:g}]" for lo, hi in intervals)
+            return name, float(value), allowed
+    raise AssertionError("the point lies inside the space")
 
 
 def _plain(value: Any) -> Any:

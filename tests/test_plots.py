@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import shutil
 
 import h5py
@@ -33,6 +35,29 @@ proposer: {candidate_pool: 300, min_distance: 0.01}
 """
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+#: What the file system of a :func:`full_disk` reports free (bytes).
+FREE_ON_A_FULL_DISK = 8192
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every write of an output file stops halfway with ENOSPC, as on a full disk,
+    and its file system reports :data:`FREE_ON_A_FULL_DISK` bytes free."""
+    from scynet_al import files
+
+    def write_until_full(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files, "_write_all", write_until_full)
+    monkeypatch.setattr(
+        shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(
+            10**9, 10**9 - FREE_ON_A_FULL_DISK, FREE_ON_A_FULL_DISK
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +195,69 @@ def test_plot_refuses_an_unknown_status_code(campaign_store, tmp_path, capsys):
         " are 0 to 4); restore it from a copy"
     )
     assert bad.read_bytes() == before
+
+
+def test_plot_refuses_a_negative_chi2(campaign_store, tmp_path, capsys):
+    bad = tmp_path / "bad.h5"
+    shutil.copy(campaign_store, bad)
+    with h5py.File(bad, "r+") as file:
+        row = int(np.flatnonzero(file["status"][:] == 2)[0])  # the first ok point
+        file["chi2"][row, 0] = -12.5
+    before = bad.read_bytes()
+
+    assert main(["plot", str(bad), "--out", str(tmp_path / "plots")]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al plot: error: {bad}: the store is damaged (dataset 'chi2' row"
+        f" {row} (point id {row}) holds -12.5 at 13 TeV: a chi2 is never negative);"
+        " restore it from a copy"
+    )
+    assert bad.read_bytes() == before
+    assert not (tmp_path / "plots").exists()
+
+
+def test_plot_on_a_full_disk_keeps_the_older_png(
+    campaign_store, tmp_path, capsys, full_disk
+):
+    out = tmp_path / "plots"
+    out.mkdir()
+    older = out / "learning_curves_13TeV.png"  # the first plot written
+    older.write_bytes(PNG_MAGIC + b"an older plot")
+
+    assert main(["plot", str(campaign_store), "--out", str(out)]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al plot: error: cannot write plot {older}: No space left on device;"
+        f" the file system holding {out} is nearly full (8,192 bytes free)"
+    )
+    assert older.read_bytes() == PNG_MAGIC + b"an older plot"
+    assert [p.name for p in out.iterdir()] == [older.name]  # no temporary file left
+
+
+def test_plot_replaces_an_older_png_whole(campaign_store, tmp_path):
+    out = tmp_path / "plots"
+    out.mkdir()
+    (out / "mass_plane_13TeV.png").write_bytes(b"an older plot")
+
+    written = plot_campaign(campaign_store, out)
+
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
+    assert (out / "mass_plane_13TeV.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_plot_into_a_directory_that_cannot_be_made_names_it(
+    campaign_store, tmp_path, capsys, monkeypatch
+):
+    free = shutil._ntuple_diskusage(10**12, 0, 10**12)  # no "nearly full" remark
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: free)
+    (tmp_path / "notes").write_text("a file, not a directory")
+    out = tmp_path / "notes" / "plots"
+
+    assert main(["plot", str(campaign_store), "--out", str(out)]) == 2
+
+    assert one_line_error(capsys) == (
+        f"scynet-al plot: error: cannot write plot directory {out}: Not a directory"
+    )
 
 
 def test_plot_of_a_directory_is_one_line(tmp_path, capsys):

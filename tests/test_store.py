@@ -260,10 +260,26 @@ def first_chunk_address(path: Path, key: str) -> int:
 def damaged_copy(path: Path, copy: Path, offset: int, n: int = 16) -> bytes:
     """Copy ``path`` to ``copy`` with ``n`` bytes at ``offset`` overwritten in place
     (0xff), as a disk error would leave them; return the damaged file's bytes."""
-    data = bytearray(path.read_bytes())
-    data[offset : offset + n] = b"\xff" * n
-    copy.write_bytes(bytes(data))
-    return bytes(data)
+    return overwritten_copy(path, copy, offset, b"\xff" * n)
+
+
+def overwritten_copy(path: Path, copy: Path, offset: int, data: bytes) -> bytes:
+    """Copy ``path`` to ``copy`` with ``data`` written over the bytes at ``offset``;
+    return the damaged file's bytes."""
+    content = bytearray(path.read_bytes())
+    content[offset : offset + len(data)] = data
+    copy.write_bytes(bytes(content))
+    return bytes(content)
+
+
+def value_address(path: Path, key: str, row: int, column: int = 0) -> int:
+    """Byte offset of one value in the first chunk of an uncompressed dataset; a
+    chunk holds its rows one after another, each ``chunks[1]`` values wide."""
+    with h5py.File(path, "r") as file:
+        dataset = file[key]
+        width = int(np.prod(dataset.chunks[1:]))
+        start = dataset.id.get_chunk_info(0).byte_offset
+        return start + (row * width + column) * dataset.dtype.itemsize
 
 
 def damaged_message(path: Path, detail: str) -> str:
@@ -375,6 +391,151 @@ def test_an_unknown_status_code_is_refused_naming_row_and_code(
         f"{more}; known codes are 0 to 4",
     )
     assert path.read_bytes() == before
+
+
+#: A NaN as a disk error leaves it: eight 0xff bytes.
+NAN_BYTES = b"\xff" * 8
+
+
+def f8(value: float) -> bytes:
+    return struct.pack("<d", value)
+
+
+def i8(value: int) -> bytes:
+    return struct.pack("<q", value)
+
+
+# In filled_store(), even ids are ok with chi2 (1.0, 2.0) at (8, 13) TeV, id 1 is
+# failed and the other odd ids are pending; M1 is the first parameter, M3 the third.
+DAMAGED_NUMBERS = [
+    pytest.param(
+        "parameters", 20, 0, NAN_BYTES * 11 * 5,
+        "dataset 'parameters' row 20 (point id 20) holds M1 = nan, outside the"
+        " store's parameter space (M1 lies in [-4000, 4000])",
+        id="nan-parameters",
+    ),
+    pytest.param(
+        "parameters", 50, 2, f8(12.0),
+        "dataset 'parameters' row 50 (point id 50) holds M3 = 12.0, outside the"
+        " store's parameter space (M3 lies in [-4000, -400] ∪ [400, 4000])",
+        id="parameter-in-a-gap",
+    ),
+    pytest.param(
+        "chi2", 36, 1, f8(-12.5),
+        "dataset 'chi2' row 36 (point id 36) holds -12.5 at 13 TeV: a chi2 is never"
+        " negative",
+        id="negative-chi2",
+    ),
+    pytest.param(
+        "chi2", 38, 0, f8(float("inf")),
+        "dataset 'chi2' row 38 (point id 38) holds inf at 8 TeV: a chi2 is never"
+        " infinite",
+        id="infinite-chi2",
+    ),
+    pytest.param(
+        "chi2", 1, 0, f8(-1.0),
+        "dataset 'chi2' row 1 (point id 1) holds -1.0 at 8 TeV: a chi2 is never"
+        " negative",
+        id="negative-chi2-of-a-failed-point",
+    ),
+    pytest.param(
+        "id", 10, 0, i8(0) * 10,
+        "dataset 'id' row 10 holds point id 0: a point's id is its row number",
+        id="duplicate-ids",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "row", "column", "data", "detail"), DAMAGED_NUMBERS)
+def test_damaged_numbers_are_refused_before_a_writer_opens_the_store(
+    tmp_path, key, row, column, data, detail
+):
+    # Damage inside the numbers carries no checksum; the writer's read-through
+    # checks what the store itself writes, before the file is opened for writing.
+    good, bad = filled_store(tmp_path / "c.h5"), tmp_path / "bad.h5"
+    damaged = overwritten_copy(good, bad, value_address(good, key, row, column), data)
+
+    with pytest.raises(StoreError) as raised:
+        CampaignStore.open(bad, mode="a")
+
+    assert str(raised.value) == damaged_message(bad, detail)
+    assert bad.read_bytes() == damaged
+
+
+def test_a_changed_seed_is_refused_naming_the_seed_of_the_point(tmp_path):
+    good, bad = filled_store(tmp_path / "c.h5"), tmp_path / "bad.h5"
+    with h5py.File(good, "r") as file:
+        stored = int(file["seed"][40])
+    assert stored != 7
+    damaged = overwritten_copy(good, bad, value_address(good, "seed", 40), i8(7))
+
+    with pytest.raises(StoreError) as raised:
+        CampaignStore.open(bad, mode="a")
+
+    assert str(raised.value) == damaged_message(
+        bad,
+        f"dataset 'seed' row 40 (point id 40) holds seed 7: the campaign seed 5"
+        f" gives this point the seed {stored}",
+    )
+    assert bad.read_bytes() == damaged
+
+
+READERS = {
+    "table": lambda store: store.table(),
+    "dataset": lambda store: store.dataset(13),
+    "training_set": lambda store: store.training_set(8),
+    "pending": lambda store: store.pending(),
+    "origin_region_counts": lambda store: store.origin_region_counts(
+        13, ChiSquareRegions.paper(13)
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("damage", "reader"),
+    [("negative-chi2", r) for r in ("table", "dataset", "origin_region_counts")]
+    + [("nan-parameters", r) for r in ("table", "training_set", "pending")],
+)
+def test_readers_refuse_damaged_numbers_in_the_rows_they_read(tmp_path, damage, reader):
+    (case,) = [c for c in DAMAGED_NUMBERS if c.id == damage]
+    key, row, column, data, detail = case.values
+    good, bad = filled_store(tmp_path / "c.h5"), tmp_path / "bad.h5"
+    damaged = overwritten_copy(good, bad, value_address(good, key, row, column), data)
+
+    with CampaignStore.open(bad) as store, pytest.raises(StoreError) as raised:
+        READERS[reader](store)
+
+    assert str(raised.value) == damaged_message(bad, detail)
+    assert bad.read_bytes() == damaged
+
+
+def test_the_chi2_of_a_pending_point_is_not_judged(tmp_path):
+    # The writer rewrites it when the result comes, and may have been killed
+    # half-way through writing it; readers see it as NaN.
+    good, copy = filled_store(tmp_path / "c.h5"), tmp_path / "copy.h5"
+    overwritten_copy(good, copy, value_address(good, "chi2", 3, 1), f8(-5.0))
+
+    with CampaignStore.open(copy, mode="a") as store:
+        store.record(3, ok(4.0, 5.0))
+    with CampaignStore.open(copy) as store:
+        np.testing.assert_array_equal(store.table()["chi2"][3], [4.0, 5.0])
+
+
+def test_rows_not_yet_written_are_not_judged(tmp_path):
+    # A writer killed between growing the datasets and writing the status leaves
+    # rows of status 0 that hold the fill values: id 0, seed 0, NaN parameters.
+    path = filled_store(tmp_path / "c.h5")
+    with h5py.File(path, "r+") as file:
+        for key in ("id", "seed", "parameters", "origin", "round", "status",
+                    "attempts", "reason", "chi2", "masses", "features", "timings",
+                    "chi2_analysis/8", "chi2_analysis/13"):  # fmt: skip
+            file[key].resize(305, axis=0)
+
+    with CampaignStore.open(path, mode="a") as store:
+        ids, _ = store.add_pending(points(2), "prior", 1)
+    assert ids.tolist() == [305, 306]
+    with CampaignStore.open(path) as store:
+        assert len(store.table()["id"]) == 302
 
 
 @pytest.mark.parametrize("mode", ["r", "a"])
@@ -533,6 +694,8 @@ def test_long_reason_is_truncated_with_marker(tmp_path):
             "1 features, store expects 4",
         ),
         (lambda s: s.append_metrics({"x": object()}), "not JSON-able"),
+        (lambda s: s.record(0, ok(-1.0, 1.0)), r"point 0 has chi2 -1\.0 at 8 TeV"),
+        (lambda s: s.record(0, ok(1.0, np.inf)), "point 0 has chi2 inf at 13 TeV"),
     ],
 )
 def test_bad_writes_are_refused(tmp_path, action, match):
