@@ -38,7 +38,6 @@ import io
 import json
 import logging
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,14 +48,20 @@ from torch import nn
 
 from sampler.space import ParameterSpace
 from scynet_al.errors import ModelError
-from scynet_al.files import write_atomically
+from scynet_al.files import (
+    ONNX_META_KEY,
+    exported_format,
+    training_file_kind,
+    write_atomically,
+    zip_entries,
+)
 from scynet_al.network import PREDICT_CHUNK, StackedNetwork, small_batch_threads
 
 logger = logging.getLogger(__name__)
 
-#: Name of the metadata entry in both formats.
+#: Name of the metadata entry of a pt2 archive (of an ONNX model:
+#: :data:`~scynet_al.files.ONNX_META_KEY`).
 META_KEY = "scynet_al.json"
-ONNX_META_KEY = "scynet_al"
 FORMATS: tuple[str, ...] = ("pt2", "onnx")
 
 
@@ -238,8 +243,9 @@ def export_checkpoint(
 
     Args:
         checkpoint_path: A file written by ``scynet_al.checkpoint.save``.
-        out_path: The model file to write (replaced atomically); its directory
-            must exist.
+        out_path: The model file to write (replaced atomically; a link is
+            followed). Its directory is not created here: ``scynet-al export``
+            creates a missing one first, and a missing one is a FileWriteError.
         format: ``"pt2"`` (torch.export) or ``"onnx"``.
 
     Returns:
@@ -294,7 +300,7 @@ def check_exportable(path: str | os.PathLike) -> None:
             f"{path} is a directory; give a campaign store (.h5) or a checkpoint"
             " file (.ckpt)"
         )
-    kind = _exported_format(path) if path.is_file() else None
+    kind = exported_format(path) if path.is_file() else None
     if kind is not None:
         raise ModelError(
             f"{path} is an exported {kind} model, not a campaign store or"
@@ -330,8 +336,9 @@ def check_model_name(out_path: str | os.PathLike, format: str) -> Path:
     if out_path.suffix.lower() != f".{format}":
         # The loaders tell the formats apart by the suffix, and torch.export warns
         # about (and may refuse) an archive whose name does not end in .pt2.
+        article = "an" if format == "onnx" else "a"
         raise ModelError(
-            f"{out_path}: a {format} model file must end in .{format} "
+            f"{out_path}: {article} {format} model file must end in .{format} "
             f"(name it {out_path.with_suffix('.' + format).name})"
         )
     return out_path
@@ -361,7 +368,7 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    kind = _training_file_kind(path)
+    kind = training_file_kind(path)
     if kind is not None:
         raise ModelError(
             f"{path} is a {kind}, not an exported model; export its network"
@@ -369,7 +376,7 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
         )
     if format_of(path) == "onnx" or _looks_like_onnx(path):
         return _load_onnx(path)
-    if "archive_format" not in _zip_entries(path):
+    if "archive_format" not in zip_entries(path):
         raise ModelError(f"{path}: not a torch.export model file")
     extra = {META_KEY: ""}
     try:
@@ -480,49 +487,3 @@ def _load_onnx(path: Path) -> ExportedModel:
         return tuple(session.run(["chi2", "sigma", "in_domain"], {"x": X}))
 
     return ExportedModel(path, json.loads(props[ONNX_META_KEY]), call)
-
-
-def _training_file_kind(path: Path) -> str | None:
-    """``"campaign store"`` or ``"checkpoint"`` for the files of a campaign, else
-    None: an HDF5 file (its 8-byte signature), or a ``torch.save`` archive (a zip
-    with ``data.pkl`` at its top, which an exported program does not have)."""
-    with path.open("rb") as handle:
-        if handle.read(8) == b"\x89HDF\r\n\x1a\n":
-            return "campaign store"
-    entries = _zip_entries(path)
-    return (
-        "checkpoint"
-        if "data.pkl" in entries and "archive_format" not in entries
-        else None
-    )
-
-
-def _exported_format(path: Path) -> str | None:
-    """``"pt2"`` or ``"onnx"`` for a model file that ``export`` wrote, else None:
-    a zip with ``archive_format`` at its top (torch.export), or a protobuf that
-    opens as an ONNX model carrying scynet-al metadata."""
-    if "archive_format" in _zip_entries(path):
-        return "pt2"
-    with path.open("rb") as handle:
-        # onnx writes the model's first field first: ir_version, tag byte 0x08.
-        if handle.read(1) != b"\x08":
-            return None
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # protobuf and onnx raise many types for a foreign file
-        return None  # not a model: export then says what the file is not
-    keys = {prop.key for prop in model.metadata_props}
-    return "onnx" if ONNX_META_KEY in keys else None
-
-
-def _zip_entries(path: Path) -> set[str]:
-    """Names of the entries of a zip file below its one top directory (torch's
-    archives put everything under one), or an empty set for another file."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return set()
-    return {name.partition("/")[2] for name in names}

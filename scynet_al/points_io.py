@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,15 @@ logger = logging.getLogger(__name__)
 #: Models whose canonical names a CSV header may carry.
 MODELS: tuple[str, ...] = ("pmssm11", "pmssm19")
 
+
+#: A number as a points CSV may write it: decimal digits with an optional sign,
+#: point and exponent (``-1.5e3``), or ``inf`` / ``nan`` (refused as not finite).
+#: Python's float() also takes ``1_0`` (as 10) and digits of other scripts, which
+#: no CSV writer means as a number.
+NUMBER = re.compile(
+    r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|[+-]?(?:inf|infinity|nan)",
+    re.ASCII | re.IGNORECASE,
+)
 
 #: Points CSVs are read as UTF-8; a leading byte-order mark, which spreadsheet
 #: programs write into "CSV UTF-8" files, is dropped instead of becoming part of
@@ -183,12 +193,11 @@ def _parse_row(
     values = []
     for j in order:
         cell = row[j].strip()
-        try:
-            value = float(cell)
-        except ValueError as exc:
+        if not NUMBER.fullmatch(cell):
             raise InputError(
                 f"{path}: line {line_no}, column {header[j]}: {cell!r} is not a number"
-            ) from exc
+            )
+        value = float(cell)
         if not math.isfinite(value):
             raise InputError(
                 f"{path}: line {line_no}, column {header[j]}: {cell!r} is not finite"

@@ -782,3 +782,97 @@ def test_export_of_a_store_copied_without_its_checkpoints(tmp_path, capsys):
         f" {checkpoint_directory(store)} is missing beside the store; a store is moved"
         " or copied together with its copy.h5.checkpoints directory"
     ]
+
+
+def _campaign_store(path):
+    from scynet_al.store import CampaignStore
+
+    with CampaignStore.create(
+        path, config_text="campaign: {}\n", space=SPACE, energies=[13],
+        analyses={13: []},
+    ):  # fmt: skip
+        pass
+
+
+@pytest.mark.parametrize(
+    ("which", "called"),
+    [("store", "a campaign store"), ("checkpoint", "a checkpoint"),
+     ("pt2", "an exported pt2 model"), ("onnx", "an exported onnx model")],
+)  # fmt: skip
+def test_predict_refuses_to_write_over_a_campaign_file(
+    trained, tmp_path, capsys, which, called
+):
+    _, ckpt, model, onnx, _ = trained
+    points = tmp_path / "points.csv"
+    _write_csv(points, list(SPACE.names), mixed_points()[0][:1].tolist())
+    victim = tmp_path / "victim.h5"  # named as a store, whatever it holds
+    if which == "store":
+        _campaign_store(victim)
+    else:
+        victim.write_bytes(
+            {"checkpoint": ckpt, "pt2": model, "onnx": onnx}[which].read_bytes()
+        )
+    before, entries = victim.read_bytes(), sorted(tmp_path.iterdir())
+
+    code = cli_main(["predict", str(model), str(points), "--out", str(victim)])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al predict: error: --out {victim} is {called}, which writing would"
+        " destroy; give another file name"
+    ]
+    assert victim.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == entries  # no temporary file
+
+
+def test_predict_through_a_link_writes_its_target(trained, tmp_path, capsys):
+    points = tmp_path / "points.csv"
+    _write_csv(points, list(SPACE.names), mixed_points()[0][:2].tolist())
+    target = tmp_path / "results.csv"
+    target.write_text("an,older\nresult,file\n")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(target.name)
+
+    assert cli_main(["predict", str(trained[2]), str(points), "--out", str(link)]) == 0
+
+    assert link.is_symlink() and os.readlink(link) == "results.csv"
+    lines = target.read_text().splitlines()
+    assert len(lines) == 3 and lines[0].endswith(",chi2,sigma,in_domain,domain")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest.csv", "points.csv", "results.csv",
+    ]  # fmt: skip
+
+
+def test_predict_refuses_a_number_with_an_underscore(trained, tmp_path, capsys):
+    points = tmp_path / "points.csv"
+    rows = [["100"] * 11, ["100"] * 3 + ["1_0"] + ["100"] * 7]
+    _write_csv(points, list(SPACE.names), rows)
+    out = tmp_path / "out.csv"
+
+    code = cli_main(["predict", str(trained[2]), str(points), "--out", str(out)])
+
+    assert code == 2
+    column = SPACE.names[3]
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al predict: error: {points}: line 3, column {column}: '1_0' is not"
+        " a number"
+    ]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "article"), [("m.pt2", "onnx", "an"), ("m.onnx", "pt2", "a")]
+)
+def test_a_mismatched_name_is_named_with_its_article(
+    trained, tmp_path, capsys, name, fmt, article
+):
+    out = tmp_path / name
+
+    code = cli_main(["export", str(trained[1]), "--out", str(out), "--format", fmt])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al export: error: {out}: {article} {fmt} model file must end in"
+        f" .{fmt} (name it m.{fmt})"
+    ]
+    assert list(tmp_path.iterdir()) == []

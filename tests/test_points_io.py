@@ -1,5 +1,5 @@
-"""Tests of the points CSV header checks: which model a header names, and how it
-differs from a model's parameters."""
+"""Tests of the points CSV reader: which model a header names, how it differs from
+a model's parameters, and which cells count as numbers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from sampler.space import PMSSM11_NAMES
+from sampler.space import PMSSM11_NAMES, pmssm11
 from scynet_al.errors import InputError
-from scynet_al.points_io import closest_model, header_columns, model_of_header
+from scynet_al.points_io import (
+    closest_model,
+    header_columns,
+    model_of_header,
+    read_points_csv,
+)
 
 #: The pMSSM19 names that pMSSM11 lacks and the pMSSM11 name that pMSSM19 lacks,
 #: read off the two lists of canonical names.
@@ -67,3 +72,44 @@ def test_model_of_header_names_the_columns_of_the_closest_model(tmp_path: Path):
         f"{path}: header matches no model; closest is pmssm11 with unknown columns"
         " ['id'] and missing columns []"
     )
+
+
+def _one_row_csv(path: Path, m1: str) -> Path:
+    """A pMSSM-11 points CSV of one row whose M1 cell is ``m1``, the rest 100."""
+    path.write_text(",".join(PMSSM11_NAMES) + "\n" + ",".join([m1] + ["100"] * 10))
+    return path
+
+
+@pytest.mark.parametrize("cell", ["1_0", "1__0", "\u0661\u0662", "0x10", "1e", "."])
+def test_a_cell_that_float_would_stretch_to_a_number_is_refused(
+    tmp_path: Path, cell: str
+):
+    # float() reads "1_0" as 10 and the Arabic-Indic digits "\u0661\u0662" as 12.
+    path = _one_row_csv(tmp_path / "p.csv", cell)
+
+    with pytest.raises(InputError) as info:
+        read_points_csv(path, pmssm11(), check_ranges=False)
+
+    assert str(info.value) == f"{path}: line 2, column M1: {cell!r} is not a number"
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [("250", 250.0), (" -2.5e2 ", -250.0), ("+.25E3", 250.0), ("250.", 250.0)],
+)
+def test_decimal_numbers_are_read(tmp_path: Path, cell: str, value: float):
+    path = _one_row_csv(tmp_path / "p.csv", cell)
+
+    X = read_points_csv(path, pmssm11(), check_ranges=False)
+
+    assert X[0, 0] == value
+
+
+@pytest.mark.parametrize("cell", ["inf", "-Infinity", "nan"])
+def test_infinite_or_nan_cells_are_named_as_such(tmp_path: Path, cell: str):
+    path = _one_row_csv(tmp_path / "p.csv", cell)
+
+    with pytest.raises(InputError) as info:
+        read_points_csv(path, pmssm11(), check_ranges=False)
+
+    assert str(info.value) == f"{path}: line 2, column M1: {cell!r} is not finite"

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -322,7 +330,7 @@ def test_a_full_disk_keeps_the_older_output(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "out.jsonl"]
 
 
-def test_an_interrupted_run_keeps_the_older_output(
+def test_an_interrupted_run_keeps_the_rows_finished(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
     from scynet_al.commands import simulate as simulate_command
@@ -342,9 +350,189 @@ def test_an_interrupted_run_keeps_the_older_output(
 
     assert main(["simulate", str(points), "--out", str(out)]) == 130
 
-    assert capsys.readouterr().err.splitlines() == ["scynet-al simulate: interrupted"]
-    assert out.read_text() == OLDER_OUTPUT
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al simulate: interrupted by SIGINT; wrote the 1 finished row to {out}"
+    ]
+    rows = _read_jsonl(out)
+    assert [(r["row"], r["status"]) for r in rows] == [(1, "ok")]
+    assert out.read_text().endswith("}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "two.csv"]
+
+
+def test_the_signal_handlers_are_restored_after_a_run(one_point: Path, tmp_path):
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+
+    assert main(["simulate", str(one_point), "--out", str(tmp_path / "o.jsonl")]) == 0
+
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+#: Two points outside the space (M3 in its gap), rejected without running, then
+#: one inside it, which runs the stage.
+OUTSIDE_POINT = "100,3000,100,3000,3000,3000,3000,2000,0,2000,10\n"
+
+#: A SPheno that marks its start in its working directory and then never ends.
+ENDLESS_SPHENO = "#!/bin/sh\ntouch started\nexec sleep 600\n"
+
+
+def _rejected_line(row: int) -> str:
+    """The record of an :data:`OUTSIDE_POINT` in row ``row``, as worked out from
+    the point and the pMSSM-11 range of M3."""
+    values = [float(v) for v in OUTSIDE_POINT.split(",")]
+    record = {
+        "row": row,
+        "point": dict(zip(PMSSM11_NAMES, values, strict=True)),
+        "status": "rejected",
+        "reason": "parameter M3 = 100.0 lies outside [-4000, -400] \u222a [400, 4000]",
+        "masses": {},
+    }
+    return json.dumps(record) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)]
+)
+def test_a_signalled_run_keeps_the_rows_finished(
+    tmp_path: Path, signame: str, code: int
+) -> None:
+    spheno = tmp_path / "SPheno"
+    spheno.write_text(ENDLESS_SPHENO)
+    spheno.chmod(spheno.stat().st_mode | stat.S_IXUSR)
+    points = tmp_path / "three.csv"
+    points.write_text(",".join(PMSSM11_NAMES) + "\n" + OUTSIDE_POINT * 2 + PLAIN_POINT)
+    out = tmp_path / "out.jsonl"
+    out.write_text(OLDER_OUTPUT)
+    work = tmp_path / "work"
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(repo), env.get("PYTHONPATH")])
+    )
+    command = subprocess.Popen(
+        [sys.executable, "-m", "scynet_al.cli", "simulate", "--backend", "spheno",
+         "--spheno-binary", str(spheno), "--timeout-s", "900", "--workdir", str(work),
+         str(points), "--out", str(out)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        started = work / "row_000003" / "spheno" / "started"
+        deadline = time.monotonic() + 120
+        while not started.exists() and command.poll() is None:
+            assert time.monotonic() < deadline, "row 3 never started"
+            time.sleep(0.05)
+        command.send_signal(getattr(signal, signame))
+        stdout, stderr = command.communicate(timeout=120)
+    finally:
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+            command.wait()
+
+    assert (command.returncode, stdout) == (code, "")
+    assert stderr.splitlines() == [
+        f"scynet-al simulate: interrupted by {signame}; wrote the 2 finished rows"
+        f" to {out}"
+    ]
+    assert out.read_text(encoding="ascii") == _rejected_line(1) + _rejected_line(2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "SPheno", "out.jsonl", "three.csv", "work",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("timeout", ["-3", "0", "nan", "inf", "soon"])
+def test_a_timeout_is_a_finite_number_of_seconds_above_zero(
+    one_point: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], timeout: str
+) -> None:
+    out = tmp_path / "out.jsonl"
+
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(one_point), "--out", str(out), f"--timeout-s={timeout}"])
+
+    assert info.value.code == EXIT_USER_ERROR
+    reason = (
+        f"{timeout!r} is not a number"
+        if timeout == "soon"
+        else f"{timeout!r} is not a time limit; give a finite number of seconds > 0"
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"scynet-al simulate: error: argument --timeout-s: {reason}"
+    )
+    assert not out.exists()
+
+
+def _zip(path: Path, entries: list[str]) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in entries:
+            archive.writestr(f"archive/{name}", b"")
+
+
+@pytest.mark.parametrize(
+    ("make", "called"),
+    [
+        (lambda p: p.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(56)), "a campaign store"),
+        (lambda p: _zip(p, ["data.pkl", "version"]), "a checkpoint"),
+        (lambda p: _zip(p, ["archive_format", "data.pkl"]), "an exported pt2 model"),
+    ],
+    ids=["store", "checkpoint", "pt2"],
+)  # fmt: skip
+def test_out_may_not_be_a_campaign_file(
+    one_point: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], make, called
+) -> None:
+    victim = tmp_path / "victim.h5"
+    make(victim)
+    before = victim.read_bytes()
+
+    code = main(["simulate", str(one_point), "--out", str(victim)])
+
+    assert code == EXIT_USER_ERROR
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al simulate: error: --out {victim} is {called}, which writing would"
+        " destroy; give another file name"
+    ]
+    assert victim.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "victim.h5"]
+
+
+def test_an_older_jsonl_is_replaced(one_point: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text(OLDER_OUTPUT * 50)
+
+    assert main(["simulate", str(one_point), "--out", str(out)]) == 0
+
+    assert [r["row"] for r in _read_jsonl(out)] == [1]
+
+
+def test_out_through_a_link_writes_its_target(one_point: Path, tmp_path: Path):
+    target = tmp_path / "results.jsonl"
+    target.write_text(OLDER_OUTPUT)
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(target.name)
+
+    assert main(["simulate", str(one_point), "--out", str(link)]) == 0
+
+    assert link.is_symlink()
+    assert [r["row"] for r in _read_jsonl(target)] == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest.jsonl", "one.csv", "results.jsonl",
+    ]  # fmt: skip
+
+
+def test_out_to_a_fifo_streams_the_rows(one_point: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(
+        target=lambda: received.append(fifo.read_text()), daemon=True
+    )
+    reader.start()
+
+    assert main(["simulate", str(one_point), "--out", str(fifo)]) == 0
+
+    reader.join(timeout=30)
+    [text] = received
+    assert [json.loads(line)["row"] for line in text.splitlines()] == [1]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "rows.fifo"]
 
 
 def test_out_may_not_be_a_directory(

@@ -7,7 +7,9 @@ canonical order, then ``chi2``, ``sigma``, ``in_domain`` and ``domain`` (``ok``,
 ``outside_space`` or ``outside_training``). Points outside the domain are
 predicted anyway, flagged, and counted in one warning. OUT.csv is written through
 a temporary file beside it and renamed at the end: a failed write (a full disk)
-leaves no partial file, and an older file of that name is kept.
+leaves no partial file, and an older file of that name is kept. An OUT.csv that
+is a link is followed; a FIFO or a terminal (``/dev/stdout``) is written in place.
+An OUT.csv that is a campaign store, a checkpoint or a model file is refused.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def main(args: argparse.Namespace) -> int:
     """Predict every row of the CSV file and write the results."""
     from scynet_al.export import DOMAIN_OK, OUTSIDE_SPACE, load_exported
     from scynet_al.files import (
+        check_not_campaign_file,
         check_not_input,
         check_output_file,
         create_parent,
@@ -53,6 +56,7 @@ def main(args: argparse.Namespace) -> int:
 
     check_output_file(args.out)
     check_not_input(args.out, args.points, args.model)
+    check_not_campaign_file(args.out)
     model = load_exported(args.model)
     X, extra_names, extra_rows = _read_inputs(args.points, model)
     chi2, sigma, in_domain = model.predict(X)

@@ -9,8 +9,13 @@ Output: one JSON object per input row, in input order, with ``row`` (1-based dat
 row), ``point``, ``status`` (ok / rejected / failed), ``reason`` and ``masses``
 keyed by PDG code (string keys, GeV, SLHA signs); ``--stage full`` adds the other
 fields of :class:`simulators.result.SimulationResult`. The file is written
-through a temporary file beside it and renamed at the end: a run that fails or is
-interrupted leaves no partial output, and an older file of that name is kept.
+through a temporary file beside it and renamed at the end: a run that fails leaves
+no partial output, and an older file of that name is kept. A run interrupted by
+Ctrl-C, SIGTERM or SIGHUP keeps the rows finished: the file then holds exactly
+those, one line on stderr says how many, and the exit code is 128 + the signal
+(130 for Ctrl-C). An OUT that is a link is followed; a FIFO or a terminal
+(``/dev/stdout``) is written in place, each row as it is finished. An OUT that is
+a campaign store, a checkpoint or a model file is refused.
 """
 
 from __future__ import annotations
@@ -19,10 +24,15 @@ import argparse
 import contextlib
 import json
 import logging
+import math
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from scynet_al.commands import whole_number
@@ -31,6 +41,11 @@ logger = logging.getLogger(__name__)
 
 #: What simulate writes, for the message of a failed write.
 WHAT = "simulation results"
+
+#: Signals that stop simulate as Ctrl-C does (SIGHUP: its terminal was closed).
+STOP_SIGNALS: tuple[int, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 #: A stage: (point, row number, parsed arguments, scratch directory) -> JSON dict.
 Stage = Callable[[Mapping[str, float], int, argparse.Namespace, Path], dict[str, Any]]
@@ -64,9 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout-s",
-        type=float,
+        type=positive_seconds,
         default=120.0,
-        help="time limit of one external run (s)",
+        help="time limit of one external run (s); a number > 0",
     )
     parser.add_argument(
         "--workdir", type=Path, default=None,
@@ -84,20 +99,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def positive_seconds(text: str) -> float:
+    """A time limit in seconds, finite and above zero, for argparse.
+
+    Raises:
+        argparse.ArgumentTypeError: Not a number, or not above zero; argparse
+            reports it with the option's name.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time limit; give a finite number of seconds > 0"
+        )
+    return value
+
+
 def main(args: argparse.Namespace) -> int:
-    """Simulate every row of the CSV file and write one JSON line per row."""
-    from sampler.space import make_space
-    from scynet_al.errors import InputError
-    from scynet_al.files import check_not_input, check_output_file
-    from scynet_al.points_io import model_of_header, read_points_csv
+    """Simulate every row of the CSV file and write one JSON line per row.
+
+    Ctrl-C, SIGTERM or SIGHUP stop the run: the rows finished are written, and
+    the exit code is 128 + the signal.
+    """
+    with signals_as_interrupt(STOP_SIGNALS) as caught:
+        try:
+            return _simulate(args)
+        except KeyboardInterrupt as stop:
+            return _report_interrupted(args, stop, caught.signum)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    """Check the arguments, run every row and write its record; the exit code."""
+    from scynet_al.files import (
+        check_not_campaign_file,
+        check_not_input,
+        check_output_file,
+    )
 
     check_output_file(args.out)
     check_not_input(args.out, args.points)
+    check_not_campaign_file(args.out)
+    points, space = _read_points(args)
+    _check_backend(args)
+    counts = _write_rows(args, points, space)
+
+    by_status = "".join(f", {k} {v}" for k, v in sorted(counts.items()))
+    print(f"{args.out}: {sum(counts.values())} rows{by_status}")
+    return 0
+
+
+def _read_points(args: argparse.Namespace) -> tuple[list[dict[str, float]], Any]:
+    """The points of the CSV file and their space; sets ``args.model`` (from the
+    header unless given)."""
+    from sampler.space import make_space
+    from scynet_al.points_io import model_of_header, read_points_csv
+
     _refuse_other_columns(args.points, args.model)
     model = args.model or model_of_header(args.points)
     space = make_space(model)
     X = read_points_csv(args.points, space, check_ranges=False)
     args.model = model
+    return space.array_to_points(X), space
+
+
+def _check_backend(args: argparse.Namespace) -> None:
+    """Refuse a back-end, binary or setting the stage cannot use, before --out is
+    opened."""
+    from scynet_al.errors import InputError
+
     if args.stage == "spectrum" and args.backend not in SPECTRUM_BACKENDS:
         raise InputError(
             f"--stage spectrum supports backends {sorted(SPECTRUM_BACKENDS)}, got {args.backend!r}"
@@ -105,15 +176,71 @@ def main(args: argparse.Namespace) -> int:
     if args.stage == "spectrum" and args.backend == "spheno":
         from simulators.spheno import SPhenoSimulator
 
-        SPhenoSimulator(args.spheno_binary, model, args.timeout_s).check()
+        SPhenoSimulator(args.spheno_binary, args.model, args.timeout_s).check()
     if args.stage == "spectrum" and args.setting:
         raise InputError("--setting applies to --stage full only")
     if args.stage == "full":
-        _simulator(args)  # a bad back-end or setting stops here, before --out is opened
-    counts = _write_rows(args, space.array_to_points(X), space)
-    by_status = "".join(f", {k} {v}" for k, v in sorted(counts.items()))
-    print(f"{args.out}: {sum(counts.values())} rows{by_status}")
-    return 0
+        _simulator(args)
+
+
+class Interruption:
+    """Which signal interrupted a run: SIGINT (Ctrl-C) unless a signal of
+    :func:`signals_as_interrupt` came.
+
+    Attributes:
+        signum: The signal number.
+    """
+
+    def __init__(self) -> None:
+        self.signum = int(signal.SIGINT)
+
+
+@contextlib.contextmanager
+def signals_as_interrupt(signums: tuple[int, ...]) -> Iterator[Interruption]:
+    """Make ``signums`` raise the KeyboardInterrupt of Ctrl-C while the block runs,
+    and restore the old handlers at its end.
+
+    A signal the process ignores (SIGHUP under ``nohup``) stays ignored. Outside
+    the main thread, where Python installs no handlers, nothing changes.
+
+    Yields:
+        The :class:`Interruption` that records the signal that came.
+    """
+    caught = Interruption()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        caught.signum = signum
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    old = {signum: signal.getsignal(signum) for signum in signums}
+    try:
+        for signum, handler in old.items():
+            if handler is not signal.SIG_IGN:
+                signal.signal(signum, interrupt)
+        yield caught
+    finally:
+        for signum, handler in old.items():
+            # None: a handler not set from Python, which is the default one here.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def _report_interrupted(
+    args: argparse.Namespace, stop: KeyboardInterrupt, signum: int
+) -> int:
+    """One line on stderr for a run that ``signum`` stopped; 128 + ``signum``."""
+    from scynet_al.files import WriteInterrupted
+
+    if isinstance(stop, WriteInterrupted):
+        noun = "row" if stop.n_chunks == 1 else "rows"
+        done = f"wrote the {stop.n_chunks} finished {noun} to {args.out}"
+    else:
+        done = f"no rows written, {args.out} left as it was"
+    name = signal.Signals(signum).name
+    print(f"scynet-al simulate: interrupted by {name}; {done}", file=sys.stderr)
+    return 128 + signum
 
 
 def _refuse_other_columns(path: Path, model: str | None) -> None:
@@ -149,7 +276,8 @@ def _write_rows(
     create_parent(args.out, WHAT)
     with _scratch_root(args.workdir) as root:
         records = _run_rows(stage, points, args, Path(root), space)
-        write_atomically(args.out, WHAT, _json_lines(records, points, counts))
+        lines = _json_lines(records, points, counts)
+        write_atomically(args.out, WHAT, lines, keep_on_interrupt=True)
     return counts
 
 
