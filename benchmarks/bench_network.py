@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sampler.space import pmssm11  # noqa: E402
-from scynet_al import checkpoint  # noqa: E402
+from scynet_al import checkpoint, network  # noqa: E402
 from scynet_al.ensemble import Ensemble  # noqa: E402
 from scynet_al.export import export_checkpoint, load_exported  # noqa: E402
 from scynet_al.network import DirectRegressor  # noqa: E402
@@ -121,12 +121,21 @@ def bench_inference() -> None:
     net = single.network_
     with torch.inference_mode():
         t_module = best_time(lambda: net(X), 5)
+    chosen = network.large_batch_library()
+    print(f"large batches run through {chosen} here")
     t_predict = best_time(lambda: single.predict(X.numpy()), 5)
     Xd = X.double().numpy()
     t_ensemble = best_time(lambda: ensemble.predict(Xd, return_std=True), 3)
+    other = "numpy" if chosen == "torch" else "torch"
+    network.LARGE_BATCH_LIBRARY = other
+    try:
+        t_other = best_time(lambda: single.predict(X.numpy()), 5)
+    finally:
+        network.LARGE_BATCH_LIBRARY = None
     for label, seconds, n_nets in (
         ("plain module", t_module, 1),
         ("DirectRegressor.predict", t_predict, 1),
+        (f"DirectRegressor.predict through {other} (not chosen)", t_other, 1),
         ("5-member Ensemble.predict (return_std)", t_ensemble, 5),
     ):
         rate = n_nets * flops * BATCH / seconds

@@ -162,9 +162,10 @@ class Ensemble:
             len(X) <= NUMPY_BATCH
             or all(m._numpy_layers() is not None for m in self.members_)
         ):
-            # Member by member through NumPy: its BLAS is the faster one here for
-            # the members' layer shapes, and a handful of points pays no torch
-            # call overhead (see scynet_al.network.NUMPY_CHUNK).
+            # Member by member through each member's own forward pass (NumPy,
+            # or torch for large batches where it is faster; see
+            # scynet_al.network.large_batch_library): a handful of points pays
+            # no call overhead of the stacked torch module.
             return np.stack([member.predict(X) for member in self.members_])
         with torch.inference_mode(), small_batch_threads(len(X)):
             parts = [

@@ -281,13 +281,16 @@ def test_numpy_path_agrees_with_the_torch_module(kind, standin):
     assert not np.allclose(model.predict(U_test[:1]), few[:1])
 
 
-def test_large_batches_split_over_blas_threads_agree(standin):
-    # From PARALLEL_MIN_POINTS points on, rows are shared out over the BLAS's
-    # threads, each multiplying on one BLAS thread; the result is the same float32
-    # network as the torch module, every row in its place, and the BLAS gets its
-    # thread count back afterwards.
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_large_batches_agree_with_the_module(standin, monkeypatch, library):
+    # From PARALLEL_MIN_POINTS points on, either torch runs the batch in passes or
+    # NumPy shares the rows out over the BLAS's threads, each multiplying on one
+    # BLAS thread; either way the result is the same float32 network as the torch
+    # module, every row in its place, the same on a second call, and the BLAS gets
+    # its thread count back afterwards.
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    monkeypatch.setattr(network, "LARGE_BATCH_LIBRARY", library)
     U, y, _, _ = standin
     model = DirectRegressor(max_epochs=2, batch_size=250, seed=4, n_threads=1)
     model.fit(U[:600], y[:600])
@@ -309,6 +312,24 @@ def test_large_batches_split_over_blas_threads_agree(standin):
     np.testing.assert_allclose(split, expected, rtol=2e-6, atol=1e-5)
     np.testing.assert_allclose(single, expected, rtol=2e-6, atol=1e-5)
     assert after == before
+    assert np.array_equal(model.predict(U_test), model.predict(U_test))
+
+
+def test_large_batch_library_follows_the_processor(monkeypatch):
+    # Torch's MKL runs large batches on Intel processors only; NumPy elsewhere.
+    monkeypatch.setattr(network, "LARGE_BATCH_LIBRARY", None)
+    for vendor, mkl, expected in (
+        ("GenuineIntel", True, "torch"),
+        ("GenuineIntel", False, "numpy"),
+        ("AuthenticAMD", True, "numpy"),
+        ("", True, "numpy"),
+    ):
+        monkeypatch.setattr(network, "_LIBRARY_BY_RULE", None)
+        monkeypatch.setattr(network, "_cpu_vendor", lambda v=vendor: v)
+        monkeypatch.setattr(torch.backends.mkl, "is_available", lambda m=mkl: m)
+        assert network.large_batch_library() == expected
+    monkeypatch.setattr(network, "LARGE_BATCH_LIBRARY", "numpy")
+    assert network.large_batch_library() == "numpy"
 
 
 def test_unfitted_and_bad_input_raise():
