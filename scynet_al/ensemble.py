@@ -15,6 +15,7 @@ from scynet_al.network import (
     REGRESSORS,
     StackedNetwork,
     _Regressor,
+    _set_params,
     make_regressor,
     regressor_from_state,
     small_batch_threads,
@@ -62,15 +63,17 @@ class Ensemble:
         self.seed = seed
         self.member_params = member_params
 
-    def get_params(self) -> dict[str, Any]:
-        """Settings given to ``__init__``."""
-        return {
-            "kind": self.kind,
-            "n_members": self.n_members,
-            "bootstrap": self.bootstrap,
-            "seed": self.seed,
-            "member_params": dict(self.member_params or {}),
-        }
+    _PARAMS = ("kind", "n_members", "bootstrap", "seed", "member_params")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Settings given to ``__init__`` (``deep``: accepted for scikit-learn's
+        ``clone``; the members' settings are the ``member_params`` dict)."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params: Any) -> Ensemble:
+        """Change settings given to ``__init__``; takes effect at the next ``fit``."""
+        _set_params(self, self._PARAMS, params)
+        return self
 
     def fit(self, X: np.ndarray, y: np.ndarray, client: Any = None) -> Ensemble:
         """Fit every member; in parallel on Dask workers when ``client`` is given.

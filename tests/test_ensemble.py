@@ -73,6 +73,23 @@ def test_state_round_trip(fitted, data):
     assert np.array_equal(copy.predict(data[2]), fitted.predict(data[2]))
 
 
+def test_scikit_learn_clone_gives_the_same_unfitted_settings(fitted, data):
+    # scikit-learn's clone rebuilds an estimator from get_params alone; a clone
+    # fitted on the same data with the same seed is the same ensemble.
+    from sklearn.base import clone
+
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert copy.member_params is not fitted.member_params
+    assert not hasattr(copy, "members_")
+    U, y, U_val, _ = data
+    assert np.array_equal(copy.fit(U, y).predict(U_val), fitted.predict(U_val))
+    changed = clone(fitted).set_params(seed=5)
+    assert changed.get_params() == {**fitted.get_params(), "seed": 5}
+    with pytest.raises(ModelError, match="no setting n_member;"):
+        clone(fitted).set_params(n_member=2)
+
+
 def test_calibrate_rescales_sigma_to_cover_68_percent(data):
     U, y, U_val, y_val = data
     ensemble = Ensemble(n_members=3, seed=4, member_params=QUICK).fit(U, y)

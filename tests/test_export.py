@@ -238,6 +238,59 @@ def test_export_command_takes_the_store_checkpoint(trained):
     )
 
 
+def test_export_energy_picks_that_networks_checkpoint(trained, capsys):
+    # A two-energy campaign writes one checkpoint per energy and refit, named by
+    # round and energy, and lists those of its first energy in the store. Two
+    # distinct networks stand for them here: the 8 TeV one is a different fit.
+    import shutil
+
+    from scynet_al.store import CampaignStore
+
+    tmp = trained[4] / "two_energies"
+    (tmp / "ckpt").mkdir(parents=True)
+    U = 0.1 + 0.8 * np.random.default_rng(7).random((300, 11))
+    other = Ensemble(n_members=2, member_params=QUICK).fit(U, 2.0 * standin_chi2(U))
+    for round_ in (1, 2):
+        checkpoint.save(
+            tmp / "ckpt" / checkpoint.campaign_name(round_, 8), other, space=SPACE,
+            energy_tev=8, metrics={}, config_hash="f00d",
+        )  # fmt: skip
+        shutil.copy(trained[1], tmp / "ckpt" / checkpoint.campaign_name(round_, 13))
+    with CampaignStore.create(
+        tmp / "c.h5", config_text="campaign: {}\n", space=SPACE,
+        energies=[13, 8], analyses={13: [], 8: []},
+    ) as store:  # fmt: skip
+        for round_ in (1, 2):
+            name = tmp / "ckpt" / checkpoint.campaign_name(round_, 13)
+            store.add_checkpoint(name, round=round_)
+    X, inside = mixed_points()
+    X = X[inside]
+
+    def exported(*extra: str) -> np.ndarray:
+        out = tmp / f"model{len(extra)}.pt2"
+        assert cli_main(["export", str(tmp / "c.h5"), "--out", str(out), *extra]) == 0
+        assert checkpoint.campaign_name(2, 13 if not extra else int(extra[1])) in (
+            capsys.readouterr().out
+        )
+        return load_exported(out).predict(X)[0]
+
+    first = load_exported(trained[2]).predict(X)[0]
+    np.testing.assert_array_equal(exported(), first)
+    np.testing.assert_array_equal(exported("--energy", "13"), first)
+    at_8 = exported("--energy", "8")
+    np.testing.assert_allclose(at_8, other.predict(SPACE.to_unit(X)), rtol=1e-6)
+    assert not np.allclose(at_8, first)
+
+    assert cli_main(["export", str(tmp / "c.h5"), "--out", str(tmp / "x.pt2"),
+                     "--energy", "7"]) != 0  # fmt: skip
+    assert "--energy 7: the campaign trains networks at 13, 8 TeV" in (
+        capsys.readouterr().err
+    )
+    assert cli_main(["export", str(trained[1]), "--out", str(tmp / "y.pt2"),
+                     "--energy", "8"]) != 0  # fmt: skip
+    assert "leave --energy out" in capsys.readouterr().err
+
+
 def test_reparametrized_export_flags_the_feature_box(tmp_path):
     rng = np.random.default_rng(3)
     F = rng.normal(size=(300, 56))

@@ -1,6 +1,8 @@
 """``scynet-al export STORE --out MODEL``: one self-contained file of the latest network.
 
 STORE is a campaign store (its latest checkpoint is exported) or a checkpoint file.
+A campaign at two energies trains one network per energy; ``--energy`` picks which
+(default: the campaign's first energy).
 The model file evaluates physical parameters (GeV) to chi2, sigma and an
 in-domain flag without this package; see :mod:`scynet_al.export` for the loader.
 """
@@ -18,6 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out", type=file_path, required=True, help="model file to write"
+    )
+    parser.add_argument(
+        "--energy",
+        type=int,
+        default=None,
+        metavar="TEV",
+        help="for a campaign at several energies: the energy whose network to "
+        "export (default: the campaign's first)",
     )
     parser.add_argument(
         "--format",
@@ -44,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     check_output_file(args.out)
     fmt = args.format or format_of(args.out)
     check_model_name(args.out, fmt)
-    checkpoints = _checkpoints_of(args.store)
+    checkpoints = _checkpoints_of(args.store, args.energy)
     create_parent(args.out, f"{fmt} model")
     try:
         export_checkpoint(checkpoints[0], args.out, format=fmt)
@@ -56,8 +66,11 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoints_of(path: Path) -> list[Path]:
-    """The checkpoint to export first: the store's checkpoints newest first, or ``path``."""
+def _checkpoints_of(path: Path, energy: int | None = None) -> list[Path]:
+    """The checkpoint to export first: the store's checkpoints newest first, or ``path``.
+
+    With ``energy``, a store's checkpoints are those of that energy's network.
+    """
     import h5py
 
     from scynet_al.checkpoint import missing_message, parse_campaign_name
@@ -71,11 +84,24 @@ def _checkpoints_of(path: Path) -> list[Path]:
         raise StoreError(f"{path}: no such campaign store or checkpoint")
     check_exportable(path)
     if not h5py.is_hdf5(path):
+        if energy is not None:
+            raise ModelError(
+                f"{path}: --energy picks a network of a campaign store; a checkpoint"
+                " file holds one network, so leave --energy out"
+            )
         return [path]
     with CampaignStore.open(path, mode="r") as store:
         checkpoints = [p for p, _ in store.checkpoints()]
+        energies = store.energies
+    if energy is not None and energy not in energies:
+        listed = ", ".join(f"{e}" for e in energies)
+        raise ModelError(
+            f"{path}: --energy {energy}: the campaign trains networks at {listed} TeV"
+        )
     if not checkpoints:
         raise ModelError(f"{path}: the campaign has no checkpoint yet")
+    if energy is not None and energy != energies[0]:
+        checkpoints = [_sibling(p, energy) for p in checkpoints]
     latest = checkpoints[0]
     gone = None if latest.exists() else missing_checkpoints(path, latest)
     if gone is not None:
@@ -98,3 +124,17 @@ def _damaged_latest(
         f"{exc}; it is the latest checkpoint of {args.store}: `scynet-al resume"
         f" {args.store}` refits the network and writes a new one{fallback}"
     )
+
+
+def _sibling(path: Path, energy: int) -> Path:
+    """The checkpoint of the same refit at ``energy``, beside ``path``.
+
+    The store lists the checkpoints of its first energy; each refit writes one
+    file per energy, named by round and energy, into the same directory.
+    """
+    from scynet_al.checkpoint import campaign_name, parse_campaign_name
+
+    parsed = parse_campaign_name(path.name)
+    if parsed is None:
+        return path
+    return path.with_name(campaign_name(parsed[0], energy))
