@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import numpy as np
@@ -254,6 +255,10 @@ class Ensemble:
         splits: list[tuple[np.ndarray | None, ...]],
     ) -> list[_Regressor]:
         X_future, y_future = client.scatter([X, y], broadcast=True)
+        # Keys name member and seed for the dashboard, and end in a token of this
+        # call: two fits with the same seeds must not share a result the scheduler
+        # still holds from the first.
+        token = uuid.uuid4().hex[:8]
         futures = [
             client.submit(
                 _fit_member,
@@ -264,7 +269,7 @@ class Ensemble:
                 tr,
                 va,
                 pure=False,
-                key=f"fit-member-{k}-{s}",
+                key=f"fit-member-{k}-{s}-{token}",
             )
             for k, (s, (tr, va)) in enumerate(zip(seeds, splits, strict=True))
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -138,9 +140,18 @@ def test_members_fit_on_dask_like_in_process(data):
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
+        ThreadPoolExecutor(2) as pool,
     ):
-        remote = Ensemble(**settings).fit(U[:400], y[:400], client=client)
+        # Two fits with the same seeds on different data at the same time on one
+        # client (two campaigns sharing a scheduler): each gets its own members.
+        first = pool.submit(Ensemble(**settings).fit, U[:400], y[:400], client=client)
+        second = pool.submit(
+            Ensemble(**settings).fit, U[300:700], y[300:700], client=client
+        )
+        remote, other = first.result(), second.result()
     assert np.array_equal(remote.predict(U_val), local.predict(U_val))
+    other_local = Ensemble(**settings).fit(U[300:700], y[300:700])
+    assert np.array_equal(other.predict(U_val), other_local.predict(U_val))
 
 
 def test_bad_settings_raise(data):
