@@ -100,7 +100,10 @@ class ChiSquareRegions:
         Args:
             zero_chi2: The catalogue's chi-square with no signal anywhere.
             half_width: Half the zero-signal window; default 2.0 (the paper's 8 TeV
-                window 38-42 around its peak at about 40).
+                window 38-42 around its peak at about 40). The paper's 13 TeV
+                window, 53.5-56 around a peak at about 54, is narrower below the
+                peak; one symmetric width serves both energies here, so at 13 TeV
+                range I reaches 1.5 closer to the peak than in the paper's Table 4.
             upper_edges: Edges of II/III, III/cap and the cap (paper: 70, 95, 100).
 
         Raises:
