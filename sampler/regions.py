@@ -103,7 +103,8 @@ class ChiSquareRegions:
                 window 38-42 around its peak at about 40). The paper's 13 TeV
                 window, 53.5-56 around a peak at about 54, is narrower below the
                 peak; one symmetric width serves both energies here, so at 13 TeV
-                range I reaches 1.5 closer to the peak than in the paper's Table 4.
+                the zero-signal window starts 1.5 lower (2 below the peak, not
+                0.5) and range I ends there.
             upper_edges: Edges of II/III, III/cap and the cap (paper: 70, 95, 100).
 
         Raises:
