@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import re
@@ -34,6 +35,27 @@ NUMBER = re.compile(
 CSV_ENCODING = "utf-8-sig"
 
 
+#: Contents of points files that are not regular files (a pipe, ``/dev/stdin``,
+#: a FIFO, process substitution), read once: such a file can be read only once,
+#: and a points file is read several times (header, rows, line numbers).
+_STREAMS: dict[str, str] = {}
+
+
+def _open_csv(path: str | Path) -> io.TextIOBase:
+    """The points file opened for the csv module, as text.
+
+    A regular file is opened anew on every call; any other file is read to its
+    end on the first call and served from memory afterwards.
+    """
+    if Path(path).is_file():
+        return open(path, newline="", encoding=CSV_ENCODING)
+    key = str(path)
+    if key not in _STREAMS:
+        with open(path, newline="", encoding=CSV_ENCODING) as handle:
+            _STREAMS[key] = handle.read()
+    return io.StringIO(_STREAMS[key], newline="")
+
+
 def read_header(path: str | Path) -> list[str]:
     """Column names of a points CSV (first line), stripped.
 
@@ -41,7 +63,7 @@ def read_header(path: str | Path) -> list[str]:
         InputError: The file is missing, unreadable or empty.
     """
     try:
-        with open(path, newline="", encoding=CSV_ENCODING) as handle:
+        with _open_csv(path) as handle:
             header = next(csv.reader(handle), None)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read points CSV: {exc}") from exc
@@ -140,7 +162,7 @@ def _read(
     order = [header.index(name) for name in space.names]
     extras = [j for j, name in enumerate(header) if name not in space.names]
     rows, extra_rows = [], []
-    with open(path, newline="", encoding=CSV_ENCODING) as handle:
+    with _open_csv(path) as handle:
         reader = csv.reader(handle)
         next(reader)
         for line_no, row in enumerate(reader, start=2):
@@ -207,7 +229,7 @@ def _parse_row(
 
 
 def _data_lines(path: str | Path) -> list[int]:
-    with open(path, newline="", encoding=CSV_ENCODING) as handle:
+    with _open_csv(path) as handle:
         reader = csv.reader(handle)
         next(reader)
         return [

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -419,6 +420,27 @@ def test_predict_reads_a_csv_that_starts_with_a_byte_order_mark(trained, capsys)
         assert cli_main([*args, "--out", str(tmp / f"{name}-out.csv")]) == 0
     capsys.readouterr()
     assert (tmp / "marked-out.csv").read_text() == (tmp / "plain-out.csv").read_text()
+
+
+def test_predict_reads_points_from_a_pipe(trained, tmp_path):
+    # A pipe can be read once; the points file is read for its header and again
+    # for its rows. Predicting from standard input gives what the file gives.
+    _, _, model, _, _ = trained
+    X, _ = mixed_points()
+    _write_csv(tmp_path / "points.csv", list(SPACE.names), X.tolist())
+    script = "import sys; from scynet_al.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for source, out in (("/dev/stdin", "piped.csv"), ("points.csv", "file.csv")):
+        done = subprocess.run(
+            [sys.executable, "-c", script, "predict", str(model), source,
+             "--out", out],
+            input=(tmp_path / "points.csv").read_text(), cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    piped = (tmp_path / "piped.csv").read_text()
+    assert piped == (tmp_path / "file.csv").read_text()
+    assert len(piped.splitlines()) == 1 + len(X)
 
 
 @pytest.mark.parametrize(
