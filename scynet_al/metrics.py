@@ -132,10 +132,12 @@ def cross_fitted_calibration(
     """Coverage of the rescaled sigma on points its factor was not learned from.
 
     The points are dealt alternately into two halves; each half's spread is
-    rescaled by the :func:`sigma_scale` of the other half (by 1 where that half
-    has too few points), and the shares within one and two sigma are counted over
-    both halves. The factor learned on all points, the one a calibrated ensemble
-    uses, is reported beside them, and so are the shares of the unscaled spread.
+    rescaled by the :func:`sigma_scale` of the other half, and the shares within
+    one and two sigma are counted over both halves. Where a half is too small to
+    learn a factor from, these shares are None: the coverage of the rescaled sigma
+    cannot be measured yet, even though all points together may already set the
+    factor. That factor, the one a calibrated ensemble uses, is reported beside
+    them, and so are the shares of the unscaled spread.
 
     Args:
         chi2_true: Simulated chi2, shape ``(n,)``.
@@ -150,11 +152,15 @@ def cross_fitted_calibration(
     std = _matched_std(std, chi2_true)
     halves = [slice(0, None, 2), slice(1, None, 2)]
     scaled = std.copy()
+    shares: dict[str, float | None] = {}
     for this, other in (halves, halves[::-1]):
         factor = sigma_scale(chi2_true[other], chi2_pred[other], std[other])
-        scaled[this] *= 1.0 if factor is None else factor
+        if factor is None:
+            shares = {"within_1sigma": None, "within_2sigma": None}
+            break
+        scaled[this] *= factor
     return {
-        **calibration(chi2_true, chi2_pred, scaled),
+        **(shares or calibration(chi2_true, chi2_pred, scaled)),
         "sigma_scale": sigma_scale(chi2_true, chi2_pred, std),
         "raw": calibration(chi2_true, chi2_pred, std),
     }

@@ -18,7 +18,8 @@ interface of ``scynet-al status --json``:
 - ``sigma``: energy (string) -> how honest the latest refit's sigma is on its
   validation points: ``within_1sigma`` and ``within_2sigma`` (shares of points
   whose error is below one and two sigma once rescaled, each measured on points
-  that did not set the factor; a Gaussian gives 0.683 and 0.954),
+  that did not set the factor; a Gaussian gives 0.683 and 0.954; ``null`` until
+  each half of the validation points can set a factor for the other),
   ``sigma_scale`` (the factor on the ensemble spread, ``null`` when there were too
   few points) and ``raw`` (the same shares for the unscaled spread);
 - ``estimated_remaining``: simulations still needed to meet the stop rule (int),
@@ -282,7 +283,7 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
         for name, r in regions.items():
             lines.append(_region_line(name, r, min_count))
         sigma = status.get("sigma", {}).get(energy)
-        if sigma and sigma.get("within_1sigma") is not None:
+        if sigma and (sigma.get("raw") or sigma.get("within_1sigma") is not None):
             lines.append(_sigma_line(sigma))
     if recent > 0:
         lines.extend(_trend_lines(status["refits"][-recent:]))
@@ -310,17 +311,34 @@ def _region_line(name: str, r: Mapping[str, Any], min_count: int | None) -> str:
 
 
 def _sigma_line(sigma: Mapping[str, Any]) -> str:
+    raw = sigma.get("raw") or {}
+    scale = sigma.get("sigma_scale")
+    if sigma.get("within_1sigma") is None:
+        # The rescaled sigma's coverage needs MIN_CALIBRATION_POINTS points in each
+        # half of the validation points; until then only the plain spread's is
+        # known, whether or not all points together already set the factor.
+        text = (
+            f"  sigma: the plain ensemble spread covers {raw['within_1sigma']:.2f} of"
+            f" validation points within 1 sigma, {raw['within_2sigma']:.2f} within 2"
+            f" (Gaussian 0.68, 0.95)"
+        )
+        if scale is None:
+            return f"{text}; not yet rescaled (that needs {MIN_CALIBRATION_POINTS})"
+        return (
+            f"{text}; sigma is that spread x {scale:.2f}, whose own coverage is"
+            f" measured from {2 * MIN_CALIBRATION_POINTS} validation points on"
+        )
     text = (
         f"  sigma: {sigma['within_1sigma']:.2f} of validation points within 1 sigma, "
         f"{sigma['within_2sigma']:.2f} within 2 (Gaussian 0.68, 0.95)"
     )
-    raw = sigma.get("raw") or {}
-    if sigma.get("sigma_scale") is not None and raw.get("within_1sigma") is not None:
+    if scale is not None and raw.get("within_1sigma") is not None:
         text += (
-            f"; ensemble spread x {sigma['sigma_scale']:.2f}, unscaled "
+            f"; ensemble spread x {scale:.2f}, unscaled "
             f"{raw['within_1sigma']:.2f} and {raw['within_2sigma']:.2f}"
         )
     elif raw:
+        # Refits recorded before the coverage was left unmeasured on few points.
         text += (
             f"; the plain ensemble spread, not yet rescaled (that needs"
             f" {MIN_CALIBRATION_POINTS} validation points)"

@@ -136,12 +136,26 @@ def test_cross_fitting_scales_each_half_by_the_other():
     assert result["sigma_scale"] == pytest.approx(3.0)
 
 
-def test_cross_fitting_with_too_few_points_keeps_the_spread():
+def test_cross_fitting_with_too_few_points_measures_only_the_spread():
+    # Errors 0..9 against a spread of 4: 4 of 10 below one spread (0-3), 8 below
+    # two (0-7). No half can set a factor, so the rescaled coverage is unknown.
     true, pred, std = np.zeros(10), np.arange(10.0), np.full(10, 4.0)
     result = cross_fitted_calibration(true, pred, std)
     assert result["sigma_scale"] is None
-    assert result["within_1sigma"] == result["raw"]["within_1sigma"] == 0.4
+    assert result["within_1sigma"] is result["within_2sigma"] is None
+    assert result["raw"] == {"within_1sigma": 0.4, "within_2sigma": 0.8}
     assert json.loads(json.dumps(result)) == result
+
+
+def test_cross_fitting_between_one_and_two_halves_gives_the_factor_alone():
+    # 28 points set a factor on all of them, but halves of 14 cannot: the factor
+    # is there, its coverage on points it was not learned from is not.
+    n = 28
+    errors = np.tile([1.0, 3.0], n // 2)
+    result = cross_fitted_calibration(np.zeros(n), errors, np.ones(n))
+    assert result["sigma_scale"] == pytest.approx(3.0)  # 68.27 % quantile of ratios
+    assert result["within_1sigma"] is result["within_2sigma"] is None
+    assert result["raw"] == {"within_1sigma": 0.0, "within_2sigma": 0.5}
 
 
 def test_knn_baseline_by_hand():

@@ -125,7 +125,8 @@ def test_status_says_how_honest_sigma_is(finished_store):
         "raw": shares["raw"],
     }
     line = next(x for x in format_status(status).splitlines() if "sigma:" in x)
-    assert f"{shares['within_1sigma']:.2f} of validation points within 1 sigma" in line
+    measured = shares["within_1sigma"] or shares["raw"]["within_1sigma"]
+    assert f"{measured:.2f} of validation points within 1 sigma" in line
 
 
 def test_sigma_line_gives_the_factor_and_the_unscaled_shares():
@@ -143,6 +144,31 @@ def test_sigma_line_gives_the_factor_and_the_unscaled_shares():
         "  sigma: 0.67 of validation points within 1 sigma, 0.93 within 2 (Gaussian"
         " 0.68, 0.95); ensemble spread x 1.94, unscaled 0.38 and 0.70"
     ) in text.splitlines()
+
+
+def test_sigma_line_on_too_few_points_to_measure_the_rescaled_coverage():
+    # 28 validation points set a factor, but its coverage is measured on halves
+    # that must each set one too: the line gives the plain spread's coverage as
+    # such, and the factor, without calling either the rescaled one's.
+    status = {
+        "round": 3, "counts": {"ok": 10}, "origins": {}, "refits": [],
+        "regions": {"13": {}},
+        "sigma": {"13": {
+            "within_1sigma": None, "within_2sigma": None, "sigma_scale": 6.04,
+            "raw": {"within_1sigma": 0.21, "within_2sigma": 0.54},
+        }},
+        "estimated_remaining": None, "estimate": {"reason": "r"},
+    }  # fmt: skip
+    assert (
+        "  sigma: the plain ensemble spread covers 0.21 of validation points within 1"
+        " sigma, 0.54 within 2 (Gaussian 0.68, 0.95); sigma is that spread x 6.04,"
+        " whose own coverage is measured from 40 validation points on"
+    ) in format_status(status, recent=0).splitlines()
+    status["sigma"]["13"]["sigma_scale"] = None
+    assert (
+        "  sigma: the plain ensemble spread covers 0.21 of validation points within 1"
+        " sigma, 0.54 within 2 (Gaussian 0.68, 0.95); not yet rescaled (that needs 20)"
+    ) in format_status(status, recent=0).splitlines()
 
 
 #: HDF5's reason when a compressed chunk no longer inflates.
