@@ -29,6 +29,7 @@ The store is written only from the thread that calls :meth:`Campaign.run`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -319,7 +320,16 @@ class Campaign:
         if self._in_store_write:
             self._hard_exit_pending = True
             return
-        logger.warning("second interrupt: exiting at once")
+        bar = getattr(self, "_bar", None)
+        if bar is not None:
+            # The progress bar holds stderr while it draws and would swallow the
+            # last line, which os._exit gives it no chance to show.
+            with contextlib.suppress(Exception):
+                bar.stop()
+        logger.warning(
+            "second interrupt: exiting at once; unfinished points stay pending,"
+            " and resume continues with them"
+        )
         logging.shutdown()
         os._exit(HARD_EXIT_CODE)
 

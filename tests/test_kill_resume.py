@@ -332,6 +332,8 @@ def test_interrupt_once_drains_twice_exits(tmp_path, signals):
     else:
         assert code == 130
         assert not rows or not rows[-1].get("final")
+        log_text = (tmp_path / "daemon.log").read_text()
+        assert "second interrupt: exiting at once; unfinished points stay" in log_text
 
 
 @pytest.mark.slow
