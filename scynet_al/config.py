@@ -458,7 +458,12 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.object[exc.start]:#04x} at offset"
+            f" {exc.start} is not UTF-8); a config is a YAML text file"
+        ) from exc
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
     return parse_config(text, source=str(path))
 

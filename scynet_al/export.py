@@ -478,6 +478,13 @@ def _load_onnx(path: Path) -> ExportedModel:
             str(path), providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises its own exception types
+        if format_of(path) != "onnx":
+            # Neither a zip archive (.pt2) nor named .onnx: most likely another
+            # kind of file given in the model's place, such as the points CSV.
+            raise ModelError(
+                f"{path}: not an exported model (scynet-al export writes a .pt2 or"
+                " .onnx file)"
+            ) from exc
         raise ModelError(f"{path}: not an ONNX model file ({exc})") from exc
     props = session.get_modelmeta().custom_metadata_map
     if ONNX_META_KEY not in props:

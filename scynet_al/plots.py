@@ -162,7 +162,8 @@ def plot_chi2_distribution(
     ax.set_yscale("log")
     ax.set_xlabel(rf"$\chi^2$ at {energy} TeV (simulated)")
     ax.set_ylabel("points per bin")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # an empty store draws no histogram
+        ax.legend(fontsize=8)
     return _save(fig, out / f"chi2_distribution_{energy}TeV.png")
 
 

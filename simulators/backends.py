@@ -90,8 +90,8 @@ def _unknown_message(backend: str, unknown: list[str], accepted: set[str]) -> st
     guesses = {k: difflib.get_close_matches(k, sorted(accepted), n=1) for k in unknown}
     text = f"simulator.settings: unknown key(s) {unknown} for backend {backend!r}"
     if all(guesses.values()):
-        meant = ", ".join(f"{k}: {g[0]}?" for k, g in guesses.items())
-        return f"{text} (a misspelling of {meant})"
+        meant = "; ".join(f"{k}: a misspelling of {g[0]}?" for k, g in guesses.items())
+        return f"{text} ({meant})"
     return f"{text}; it accepts {sorted(accepted)}"
 
 

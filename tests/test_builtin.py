@@ -126,7 +126,7 @@ def test_a_misspelt_setting_is_named_with_the_key_it_means() -> None:
 
     assert str(info.value) == (
         "simulator.settings: unknown key(s) ['event_facter'] for backend 'builtin'"
-        " (a misspelling of event_facter: event_factor?)"
+        " (event_facter: a misspelling of event_factor?)"
     )
 
 

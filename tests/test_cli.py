@@ -240,7 +240,7 @@ def test_a_misspelt_simulator_setting_names_the_config_file(tmp_path, capsys):
 
     assert capsys.readouterr().err.splitlines() == [
         f"scynet-al run: error: {config}: simulator.settings: unknown key(s)"
-        " ['max_event'] for backend 'builtin' (a misspelling of max_event:"
+        " ['max_event'] for backend 'builtin' (max_event: a misspelling of"
         " max_events?)"
     ]
     assert not store_path.exists()

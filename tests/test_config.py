@@ -195,6 +195,17 @@ def test_not_yaml_names_file_and_line():
         load_config(path)
 
 
+def test_a_binary_file_given_as_config_is_named_as_such(tmp_path):
+    path = tmp_path / "figure.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG file's first bytes
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: not a text file (byte 0x89 at offset 0 is not UTF-8); a config is"
+        " a YAML text file"
+    )
+
+
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.yaml")

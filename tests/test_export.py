@@ -787,6 +787,20 @@ def test_export_says_what_a_wrong_source_is(trained, tmp_path, capsys, source):
     assert not out.exists()
 
 
+def test_predict_with_the_points_file_in_the_models_place(trained, capsys):
+    _, _, _, _, tmp = trained
+    X, _ = mixed_points()
+    points = tmp / "swapped.csv"
+    _write_csv(points, list(SPACE.names), X[:2].tolist())
+    out = tmp / "swapped-out.csv"
+    assert cli_main(["predict", str(points), str(points), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"scynet-al predict: error: {points}: not an exported model (scynet-al export"
+        " writes a .pt2 or .onnx file)"
+    ]
+    assert not out.exists()
+
+
 def test_an_onnx_file_of_another_program_is_not_called_exported(tmp_path):
     import onnx
     from onnx import TensorProto, helper

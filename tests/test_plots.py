@@ -321,3 +321,24 @@ def test_plot_of_a_store_copied_without_checkpoints_says_so(
 def png_width(path) -> int:
     """Width in pixels from the IHDR chunk that follows the 8-byte signature."""
     return int.from_bytes(path.read_bytes()[16:20], "big")
+
+
+def test_plot_of_an_empty_store_draws_quietly(tmp_path, capsys):
+    # A store created by a run that labelled nothing yet (budget spent at once,
+    # or stopped during its first round): empty figures, no warning.
+    import warnings
+
+    from sampler.space import pmssm11
+
+    with CampaignStore.create(
+        tmp_path / "c.h5", config_text=CONFIG, space=pmssm11(), energies=[13],
+        analyses={13: ["a"]},
+    ):  # fmt: skip
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["plot", str(tmp_path / "c.h5"), "--out", str(tmp_path / "p")]) == 0
+    assert "Warning" not in capsys.readouterr().err
+    assert (tmp_path / "p" / "chi2_distribution_13TeV.png").read_bytes()[
+        :8
+    ] == PNG_MAGIC

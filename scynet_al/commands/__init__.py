@@ -17,7 +17,7 @@ VERBS: dict[str, str] = {
     "run": "start a campaign from a config, or continue it in an existing store",
     "resume": "continue a campaign from its store after a stop or crash",
     "status": "show how far a campaign is (safe while it runs)",
-    "plot": "draw the learning curves and region counts of a campaign",
+    "plot": "draw a campaign's learning curves, chi2 distribution and mass plane",
     "predict": "evaluate a trained surrogate on points from a CSV file",
     "export": "export a trained surrogate (torch.export and ONNX)",
     "simulate": "simulate single points with a backend, outside any campaign",
