@@ -22,7 +22,12 @@ from sampler.space import ParameterSpace
 from scynet_al import __version__
 from scynet_al.ensemble import Ensemble
 from scynet_al.errors import CheckpointReadError, ModelError
-from scynet_al.files import new_temporary, torch_writer_failure, write_failure
+from scynet_al.files import (
+    fsync_directory,
+    new_temporary,
+    torch_writer_failure,
+    write_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +294,7 @@ def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def _torch_save(payload: dict[str, Any], fh: Any) -> None:
@@ -298,15 +303,3 @@ def _torch_save(payload: dict[str, Any], fh: Any) -> None:
         torch.save(payload, fh)
     except RuntimeError as exc:
         raise torch_writer_failure(exc) from exc
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -322,7 +322,7 @@ def write_atomically(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     return _written(target, what, n_chunks, stop)
 
 
@@ -533,7 +533,7 @@ def _attempt(path: Path, what: str, call: Callable[..., _T], *args: object) -> _
         raise write_failure(path, what, exc) from exc
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable (POSIX); a no-op where directories
     cannot be opened."""
     try:

@@ -1,4 +1,5 @@
-"""Shared fixtures: repository paths, seeded random generators, logging reset."""
+"""Shared fixtures: repository paths, seeded random generators, logging reset, a
+full disk."""
 
 from __future__ import annotations
 
@@ -50,3 +51,32 @@ def restore_logging():
     for name in ("scynet_al", "sampler", "simulators"):
         logging.getLogger(name).setLevel(logging.NOTSET)
     logging.captureWarnings(False)
+
+
+#: What the file system of a :func:`full_disk` reports free (bytes); messages
+#: print it as 8,192.
+FREE_ON_A_FULL_DISK = 8192
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every write of an output file stops halfway with ENOSPC, as on a full disk,
+    and its file system reports :data:`FREE_ON_A_FULL_DISK` bytes free."""
+    import errno
+    import os
+    import shutil
+
+    from scynet_al import files
+
+    def write_until_full(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files, "_write_all", write_until_full)
+    monkeypatch.setattr(
+        shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(
+            10**9, 10**9 - FREE_ON_A_FULL_DISK, FREE_ON_A_FULL_DISK
+        ),
+    )

@@ -612,32 +612,6 @@ def test_export_into_a_missing_directory_names_the_file_and_leaves_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-#: What the file system of a :func:`full_disk` reports free (bytes).
-FREE_ON_A_FULL_DISK = 8192
-
-
-@pytest.fixture
-def full_disk(monkeypatch):
-    """Every write of an output file stops halfway with ENOSPC, as on a full disk,
-    and its file system reports :data:`FREE_ON_A_FULL_DISK` bytes free."""
-    import shutil
-
-    from scynet_al import files
-
-    def write_until_full(fd, data):
-        os.write(fd, data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(files, "_write_all", write_until_full)
-    monkeypatch.setattr(
-        shutil,
-        "disk_usage",
-        lambda path: shutil._ntuple_diskusage(
-            10**9, 10**9 - FREE_ON_A_FULL_DISK, FREE_ON_A_FULL_DISK
-        ),
-    )
-
-
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])
 def test_export_on_a_full_disk_keeps_the_older_model(
     trained, tmp_path, capsys, full_disk, fmt

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import shutil
 
 import h5py
@@ -35,29 +33,6 @@ proposer: {candidate_pool: 300, min_distance: 0.01}
 """
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-#: What the file system of a :func:`full_disk` reports free (bytes).
-FREE_ON_A_FULL_DISK = 8192
-
-
-@pytest.fixture
-def full_disk(monkeypatch):
-    """Every write of an output file stops halfway with ENOSPC, as on a full disk,
-    and its file system reports :data:`FREE_ON_A_FULL_DISK` bytes free."""
-    from scynet_al import files
-
-    def write_until_full(fd, data):
-        os.write(fd, data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(files, "_write_all", write_until_full)
-    monkeypatch.setattr(
-        shutil,
-        "disk_usage",
-        lambda path: shutil._ntuple_diskusage(
-            10**9, 10**9 - FREE_ON_A_FULL_DISK, FREE_ON_A_FULL_DISK
-        ),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -288,28 +288,6 @@ def test_out_may_not_be_the_points_file(
     assert one_point.read_text() == before
 
 
-@pytest.fixture
-def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every write of an output file stops halfway with ENOSPC, as on a full disk,
-    and its file system reports 8,192 bytes free."""
-    import errno
-    import os
-    import shutil
-
-    from scynet_al import files
-
-    def write_until_full(fd: int, data: bytes) -> None:
-        os.write(fd, data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(files, "_write_all", write_until_full)
-    monkeypatch.setattr(
-        shutil,
-        "disk_usage",
-        lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 8192, 8192),
-    )
-
-
 OLDER_OUTPUT = '{"row": 1, "status": "ok"}\n'
 
 
