@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -416,6 +417,36 @@ def test_refit_waits_for_enough_training_points(tmp_path, client):
     assert min(n for _, _, n in surrogates.fits) >= 10
 
 
+class _StopStub:
+    """Stands in for a campaign to the signal handlers: counts what they ask."""
+
+    _stop_request = None
+    hard_exits = 0
+
+    def request_stop(self, reason):
+        self._stop_request = reason
+
+    def hard_exit(self):
+        self.hard_exits += 1
+
+
+@contextlib.contextmanager
+def _signal_handlers_of(stub):
+    """The stop handlers installed for ``stub``, by signal; the old ones restored."""
+    import signal
+
+    from scynet_al import campaign as campaign_module
+
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = [signal.getsignal(s) for s in signums]
+    try:
+        campaign_module.install_signal_handlers(stub)
+        yield {s: signal.getsignal(s) for s in signums}
+    finally:
+        for signum, previous in zip(signums, saved, strict=True):
+            signal.signal(signum, previous)
+
+
 def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
     # GNU timeout sends SIGTERM to the daemon and to its process group: the second
     # copy, a moment later, must not skip the grace period.
@@ -423,24 +454,11 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
 
     from scynet_al import campaign as campaign_module
 
-    class Stub:
-        _stop_request = None
-        hard_exits = 0
-
-        def request_stop(self, reason):
-            self._stop_request = reason
-
-        def hard_exit(self):
-            self.hard_exits += 1
-
     clock = [100.0]
     monkeypatch.setattr(campaign_module.time, "monotonic", lambda: clock[0])
-    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    saved = [signal.getsignal(s) for s in signums]
-    stub = Stub()
-    try:
-        campaign_module.install_signal_handlers(stub)
-        handler = signal.getsignal(signal.SIGTERM)
+    stub = _StopStub()
+    with _signal_handlers_of(stub) as handlers:
+        handler = handlers[signal.SIGTERM]
         handler(signal.SIGTERM, None)
         clock[0] += 0.01
         handler(signal.SIGTERM, None)
@@ -449,9 +467,6 @@ def test_a_signal_repeated_at_once_is_one_request(monkeypatch):
         clock[0] += 5.0
         handler(signal.SIGINT, None)
         assert stub.hard_exits == 1
-    finally:
-        for signum, previous in zip(signums, saved, strict=True):
-            signal.signal(signum, previous)
 
 
 def test_a_closed_terminal_stops_the_campaign_like_ctrl_c(monkeypatch):
@@ -461,28 +476,11 @@ def test_a_closed_terminal_stops_the_campaign_like_ctrl_c(monkeypatch):
 
     from scynet_al import campaign as campaign_module
 
-    class Stub:
-        _stop_request = None
-        hard_exits = 0
-
-        def request_stop(self, reason):
-            self._stop_request = reason
-
-        def hard_exit(self):
-            self.hard_exits += 1
-
     monkeypatch.setattr(campaign_module.time, "monotonic", lambda: 100.0)
-    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    saved = [signal.getsignal(s) for s in signums]
-    stub = Stub()
-    try:
-        campaign_module.install_signal_handlers(stub)
-        handlers = {s: signal.getsignal(s) for s in signums}
+    stub = _StopStub()
+    with _signal_handlers_of(stub) as handlers:
         handlers[signal.SIGHUP](signal.SIGHUP, None)
         handlers[signal.SIGHUP](signal.SIGHUP, None)
-    finally:
-        for signum, previous in zip(signums, saved, strict=True):
-            signal.signal(signum, previous)
 
     assert len(set(handlers.values())) == 1
     assert stub._stop_request == "interrupted" and stub.hard_exits == 0
