@@ -92,6 +92,9 @@ SAME_SIGNAL_WINDOW_S = 1.0
 #: Exit code of a second interrupt (the shell's convention for SIGINT).
 HARD_EXIT_CODE = 130
 
+#: Seconds a hard exit waits for its last log line to be written.
+HARD_EXIT_WORDS_S = 1.0
+
 
 def simulate_point(
     simulator: Any,
@@ -305,14 +308,22 @@ class Campaign:
         self.on_result = on_result
         self.progress = progress
         self._stop_request: str | None = None
+        self._stop_signal: str | None = None
         self._in_store_write = False
         self._hard_exit_pending = False
 
     # -- public control -------------------------------------------------------------
 
-    def request_stop(self, reason: str = "interrupted") -> None:
-        """Ask the loop to stop dispatching and wind down (thread- and signal-safe)."""
+    def request_stop(
+        self, reason: str = "interrupted", signal_name: str | None = None
+    ) -> None:
+        """Ask the loop to stop dispatching and wind down (thread- and signal-safe).
+
+        Only flags are set here; the loop logs the request (naming ``signal_name``)
+        when it next looks, since a signal may arrive in the middle of a log write.
+        """
         if self._stop_request is None:
+            self._stop_signal = signal_name
             self._stop_request = reason
 
     def hard_exit(self) -> None:
@@ -320,6 +331,17 @@ class Campaign:
         if self._in_store_write:
             self._hard_exit_pending = True
             return
+        # Called from a signal handler, the main thread may be stopped inside a
+        # write to the terminal (paused with Ctrl-S, a slow link) and hold that
+        # stream's locks: logging from here would raise or wait for ever. The
+        # last words go out from another thread, given a second; the exit does
+        # not wait longer.
+        words = threading.Thread(target=self._last_words, daemon=True)
+        words.start()
+        words.join(timeout=HARD_EXIT_WORDS_S)
+        os._exit(HARD_EXIT_CODE)
+
+    def _last_words(self) -> None:
         bar = getattr(self, "_bar", None)
         if bar is not None:
             # The progress bar holds stderr while it draws and would swallow the
@@ -331,7 +353,6 @@ class Campaign:
             " and resume continues with them"
         )
         logging.shutdown()
-        os._exit(HARD_EXIT_CODE)
 
     # -- the loop -------------------------------------------------------------------
 
@@ -591,6 +612,13 @@ class Campaign:
 
     def _stop_reason(self) -> str | None:
         if self._stop_request is not None:
+            if self._stop_signal is not None:
+                logger.warning(
+                    "%s received: no new jobs; waiting for running ones (again to"
+                    " exit now)",
+                    self._stop_signal,
+                )
+                self._stop_signal = None
             return self._stop_request
         if self.converged_:
             return "converged"
@@ -1122,19 +1150,16 @@ def install_signal_handlers(campaign: Campaign) -> None:
 
     def handler(signum: int, frame: object) -> None:
         now = time.monotonic()
+        # Nothing here logs or writes: the signal may have interrupted the main
+        # thread inside a write to the terminal, whose locks it still holds.
         if campaign._stop_request is None:
-            logger.warning(
-                "%s received: no new jobs; waiting for running ones (again to exit now)",
-                signal.Signals(signum).name,
-            )
             first_signal_at.append(now)
-            campaign.request_stop("interrupted")
+            campaign.request_stop("interrupted", signal.Signals(signum).name)
         elif first_signal_at and now - first_signal_at[0] < SAME_SIGNAL_WINDOW_S:
             # GNU timeout, batch systems and terminals may signal the process and
             # its group at once (a closed terminal: the kernel hangs up the session
             # leader, the shell its jobs): that is one request to stop, not two.
-            logger.debug("%s again within %.1f s: the same request",
-                         signal.Signals(signum).name, SAME_SIGNAL_WINDOW_S)  # fmt: skip
+            pass
         else:
             campaign.hard_exit()
 

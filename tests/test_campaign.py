@@ -423,8 +423,9 @@ class _StopStub:
     _stop_request = None
     hard_exits = 0
 
-    def request_stop(self, reason):
+    def request_stop(self, reason, signal_name=None):
         self._stop_request = reason
+        self.signal_name = signal_name
 
     def hard_exit(self):
         self.hard_exits += 1
@@ -484,6 +485,56 @@ def test_a_closed_terminal_stops_the_campaign_like_ctrl_c(monkeypatch):
 
     assert len(set(handlers.values())) == 1
     assert stub._stop_request == "interrupted" and stub.hard_exits == 0
+
+
+def test_a_signal_inside_a_log_write_stops_the_campaign_once_the_write_ends(caplog):
+    # Ctrl-C reaches the main thread wherever it is, also inside a write to a
+    # terminal that is not being read (paused, slow link): that write holds the
+    # stream's lock, and logging from the handler re-entered it (RuntimeError:
+    # reentrant call) and lost the stop or hung. The handler only sets flags; the
+    # loop says what came when it next looks.
+    import signal
+
+    from scynet_al.logs import TerminalHandler
+
+    campaign = Campaign(None, None, None)
+
+    class Terminal:
+        writing = False
+        reentered = False
+
+        def write(self, text):
+            if self.writing:
+                self.reentered = True
+                raise RuntimeError("reentrant call inside the stream")
+            self.writing = True
+            try:
+                if "working" in text:  # the signal comes during this write
+                    handlers[signal.SIGINT](signal.SIGINT, None)
+            finally:
+                self.writing = False
+
+        def flush(self):
+            pass
+
+    terminal = Terminal()
+    logger = logging.getLogger("scynet_al.campaign")
+    handler = TerminalHandler(terminal)
+    logger.addHandler(handler)
+    try:
+        with _signal_handlers_of(campaign) as handlers:
+            logger.warning("working")
+            assert not terminal.reentered
+            assert campaign._stop_request == "interrupted"
+            with caplog.at_level(logging.WARNING, logger="scynet_al.campaign"):
+                assert campaign._stop_reason() == "interrupted"
+                assert campaign._stop_reason() == "interrupted"
+    finally:
+        logger.removeHandler(handler)
+    said = [r.getMessage() for r in caplog.records if "received" in r.getMessage()]
+    assert said == [
+        "SIGINT received: no new jobs; waiting for running ones (again to exit now)"
+    ]
 
 
 def test_a_hang_up_ignored_under_nohup_stays_ignored():
