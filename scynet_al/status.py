@@ -27,6 +27,9 @@ interface of ``scynet-al status --json``:
 - ``estimate``: how that number was obtained (see :func:`estimate_remaining`),
   with ``min_validation_count``, the points a region needs to be judged;
 - ``stopped``: the final summary when the last run has ended, else ``null``;
+- ``running``: the process id of the campaign writing the store now, or ``null``
+  (no ``stopped`` and no ``running`` after a run has started: the last run was
+  killed or crashed, and ``resume`` continues it);
 - ``failures``: the most frequent reasons of failed points, ``{reason, count}``
   each, most frequent first (empty when none failed).
 """
@@ -66,7 +69,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
         StoreError: The file is not a campaign store.
     """
     from scynet_al.config import parse_config
-    from scynet_al.store import CampaignStore
+    from scynet_al.store import CampaignStore, writer_pid
 
     with CampaignStore.open(path, mode="r") as store:
         config = parse_config(store.config_text, source=f"{path} (stored config)")
@@ -94,6 +97,7 @@ def campaign_status(path: str | Path) -> dict[str, Any]:
         "estimated_remaining": estimate["simulations"],
         "estimate": estimate,
         "stopped": rows[-1] if rows and rows[-1].get("final") else None,
+        "running": writer_pid(path),
         "failures": [{"reason": text, "count": n} for text, n in failures],
     }
 
@@ -288,10 +292,20 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
     if recent > 0:
         lines.extend(_trend_lines(status["refits"][-recent:]))
     lines.append(_estimate_line(status))
-    if status.get("stopped"):
+    if status.get("running") is not None:
+        pid = status["running"]
+        lines.append(
+            f"a campaign is running on this store{f' (pid {pid})' if pid else ''}"
+        )
+    elif status.get("stopped"):
         stop = status["stopped"]
         lines.append(
             f"last run stopped: {stop.get('stop_reason')} (converged: {stop.get('converged')})"
+        )
+    elif "running" in status and sum(status.get("counts", {}).values()):
+        lines.append(
+            "last run ended without stopping (killed, or its machine went down);"
+            " resume continues it"
         )
     return "\n".join(lines)
 

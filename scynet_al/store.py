@@ -1581,6 +1581,30 @@ def _acquire_lock(path: Path) -> int:
     return fd
 
 
+def writer_pid(path: str | os.PathLike) -> int | None:
+    """The process id of the campaign writing the store now, or None.
+
+    Tells a live writer from a store no one writes by the writer lock, which the
+    kernel drops when its process ends; a reader takes nothing. A pid that cannot
+    be read from the lock file is given as 0.
+    """
+    lock_path = _lock_path(Path(path))
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _release_lock(fd: int | None) -> None:
     if fd is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -19,7 +19,7 @@ from scynet_al.campaign import Campaign
 from scynet_al.cli import main as cli_main
 from scynet_al.config import parse_config
 from scynet_al.status import campaign_status, estimate_remaining, format_status
-from scynet_al.store import CampaignStore
+from scynet_al.store import CampaignStore, writer_pid
 from tests.sim_doubles import AnalyticSimulator, KnnSurrogates
 from tests.test_store import damaged_copy, first_chunk_address, header_address
 
@@ -94,7 +94,38 @@ def test_status_json_keys_and_counts(finished_store):
         {"time", "n_train", "overall", "regions"} <= set(r) for r in status["refits"]
     )
     assert status["stopped"]["stop_reason"] == "max_points"
+    assert status["running"] is None
     assert "simulations still needed" in format_status(status)
+
+
+def test_status_tells_a_running_a_stopped_and_a_killed_campaign(tmp_path):
+    # The writer lock says whether a campaign writes the store now; without one,
+    # a last run with no final summary was killed (kill -9, a machine gone down).
+    from sampler.space import pmssm11
+
+    path = tmp_path / "c.h5"
+    space = pmssm11()
+    with CampaignStore.create(
+        path, config_text=CONFIG.replace("MAX_POINTS", "10"), space=space,
+        energies=[13], analyses={13: ["a"]},
+    ) as store:  # fmt: skip
+        store.add_pending(
+            space.from_unit(np.full((2, 11), 0.5)), origin="prior", round=0
+        )
+        store.append_metrics({"kind": "start", "time": 0.0})
+        assert writer_pid(path) == os.getpid()
+    killed = campaign_status(path)
+
+    assert writer_pid(path) is None
+    assert killed["running"] is None and killed["stopped"] is None
+    assert format_status(killed).splitlines()[-1] == (
+        "last run ended without stopping (killed, or its machine went down);"
+        " resume continues it"
+    )
+    running = {**killed, "running": 4321}
+    assert format_status(running).splitlines()[-1] == (
+        "a campaign is running on this store (pid 4321)"
+    )
 
 
 def test_recent_shows_that_many_refits_and_rejects_a_negative_count(
@@ -399,6 +430,7 @@ def _poll_status(
         status = campaign_status(store)
         latencies.append(time.monotonic() - start)
         assert sum(status["counts"].values()) >= 0
+        assert status["running"] == daemon.pid
         if k == polls // 2:
             cli_latency = _cli_status(store)
         assert daemon.poll() is None, "the daemon ended before the status polls did"
