@@ -278,6 +278,11 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
     ]
     for failure in status.get("failures", []):
         lines.append(f"  failed {failure['count']} x: {failure['reason']}")
+    # With several energies, the origin table and the trend are the first's.
+    energies = list(status["regions"])
+    at_first = f" at {energies[0]} TeV" if len(energies) > 1 else ""
+    if at_first and status["origins"]:
+        lines.append(f"ok points by origin and chi2 region{at_first}:")
     for origin, regions in status["origins"].items():
         cells = ", ".join(f"{name} {n}" for name, n in regions.items())
         lines.append(f"  {origin:<12} {cells}")
@@ -290,7 +295,7 @@ def format_status(status: Mapping[str, Any], *, recent: int = 5) -> str:
         if sigma and (sigma.get("raw") or sigma.get("within_1sigma") is not None):
             lines.append(_sigma_line(sigma))
     if recent > 0:
-        lines.extend(_trend_lines(status["refits"][-recent:]))
+        lines.extend(_trend_lines(status["refits"][-recent:], at_first))
     lines.append(_estimate_line(status))
     if status.get("running") is not None:
         pid = status["running"]
@@ -339,31 +344,32 @@ def _sigma_line(sigma: Mapping[str, Any]) -> str:
         if scale is None:
             return f"{text}; not yet rescaled (that needs {MIN_CALIBRATION_POINTS})"
         return (
-            f"{text}; sigma is that spread x {scale:.2f}, whose own coverage is"
-            f" measured from {2 * MIN_CALIBRATION_POINTS} validation points on"
+            f"{text}; sigma is that spread x {scale:.2f}; how well it covers is"
+            f" measured once there are {2 * MIN_CALIBRATION_POINTS} validation points"
         )
-    text = (
-        f"  sigma: {sigma['within_1sigma']:.2f} of validation points within 1 sigma, "
-        f"{sigma['within_2sigma']:.2f} within 2 (Gaussian 0.68, 0.95)"
+    shares = (
+        f"  sigma: {sigma['within_1sigma']:.2f} of validation points within 1 sigma,"
+        f" {sigma['within_2sigma']:.2f} within 2 (Gaussian 0.68, 0.95"
     )
     if scale is not None and raw.get("within_1sigma") is not None:
-        text += (
-            f"; ensemble spread x {scale:.2f}, unscaled "
-            f"{raw['within_1sigma']:.2f} and {raw['within_2sigma']:.2f}"
+        return (
+            f"{shares}; each half of them checked with the factor the other half"
+            f" sets); ensemble spread x {scale:.2f}, unscaled"
+            f" {raw['within_1sigma']:.2f} and {raw['within_2sigma']:.2f}"
         )
-    elif raw:
+    if raw:
         # Refits recorded before the coverage was left unmeasured on few points.
-        text += (
-            f"; the plain ensemble spread, not yet rescaled (that needs"
+        return (
+            f"{shares}); the plain ensemble spread, not yet rescaled (that needs"
             f" {MIN_CALIBRATION_POINTS} validation points)"
         )
-    return text
+    return f"{shares})"
 
 
-def _trend_lines(refits: Sequence[Mapping[str, Any]]) -> list[str]:
+def _trend_lines(refits: Sequence[Mapping[str, Any]], at: str = "") -> list[str]:
     if not refits:
         return ["no refit yet"]
-    lines = ["recent refits (round, training points, overall mean |dchi2|):"]
+    lines = [f"recent refits (round, training points, overall mean |dchi2|{at}):"]
     for r in refits:
         overall = "n/a" if r["overall"] is None else f"{r['overall']:.2f}"
         lines.append(f"  {r['round']:>4} {r['n_train']:>7} {overall:>8}")

@@ -276,6 +276,12 @@ def test_export_energy_picks_that_networks_checkpoint(trained, capsys):
         return load_exported(out).predict(X)[0]
 
     first = load_exported(trained[2]).predict(X)[0]
+    out = tmp / "default.pt2"
+    assert cli_main(["export", str(tmp / "c.h5"), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "this is the 13 TeV network; the campaign also trains one at 8 TeV (export it"
+        " with --energy)"
+    )
     np.testing.assert_array_equal(exported(), first)
     np.testing.assert_array_equal(exported("--energy", "13"), first)
     at_8 = exported("--energy", "8")

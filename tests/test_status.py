@@ -173,7 +173,8 @@ def test_sigma_line_gives_the_factor_and_the_unscaled_shares():
     text = format_status(status, recent=0)
     assert (
         "  sigma: 0.67 of validation points within 1 sigma, 0.93 within 2 (Gaussian"
-        " 0.68, 0.95); ensemble spread x 1.94, unscaled 0.38 and 0.70"
+        " 0.68, 0.95; each half of them checked with the factor the other half sets);"
+        " ensemble spread x 1.94, unscaled 0.38 and 0.70"
     ) in text.splitlines()
 
 
@@ -192,8 +193,8 @@ def test_sigma_line_on_too_few_points_to_measure_the_rescaled_coverage():
     }  # fmt: skip
     assert (
         "  sigma: the plain ensemble spread covers 0.21 of validation points within 1"
-        " sigma, 0.54 within 2 (Gaussian 0.68, 0.95); sigma is that spread x 6.04,"
-        " whose own coverage is measured from 40 validation points on"
+        " sigma, 0.54 within 2 (Gaussian 0.68, 0.95); sigma is that spread x 6.04;"
+        " how well it covers is measured once there are 40 validation points"
     ) in format_status(status, recent=0).splitlines()
     status["sigma"]["13"]["sigma_scale"] = None
     assert (

@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     check_output_file(args.out)
     fmt = args.format or format_of(args.out)
     check_model_name(args.out, fmt)
-    checkpoints = _checkpoints_of(args.store, args.energy)
+    checkpoints, energies = _checkpoints_of(args.store, args.energy)
     create_parent(args.out, f"{fmt} model")
     try:
         export_checkpoint(checkpoints[0], args.out, format=fmt)
@@ -63,11 +63,20 @@ def main(args: argparse.Namespace) -> int:
             raise
         raise CheckpointReadError(_damaged_latest(args, checkpoints, exc)) from exc
     print(f"exported {checkpoints[0]} to {args.out} ({fmt})")
+    if args.energy is None and len(energies) > 1:
+        others = ", ".join(str(e) for e in energies[1:])
+        print(
+            f"this is the {energies[0]} TeV network; the campaign also trains one at"
+            f" {others} TeV (export it with --energy)"
+        )
     return 0
 
 
-def _checkpoints_of(path: Path, energy: int | None = None) -> list[Path]:
-    """The checkpoint to export first: the store's checkpoints newest first, or ``path``.
+def _checkpoints_of(
+    path: Path, energy: int | None = None
+) -> tuple[list[Path], tuple[int, ...]]:
+    """The checkpoint to export first: the store's checkpoints newest first, or ``path``;
+    and the campaign's energies (none for a checkpoint file).
 
     With ``energy``, a store's checkpoints are those of that energy's network.
     """
@@ -89,7 +98,7 @@ def _checkpoints_of(path: Path, energy: int | None = None) -> list[Path]:
                 f"{path}: --energy picks a network of a campaign store; a checkpoint"
                 " file holds one network, so leave --energy out"
             )
-        return [path]
+        return [path], ()
     with CampaignStore.open(path, mode="r") as store:
         checkpoints = [p for p, _ in store.checkpoints()]
         energies = store.energies
@@ -106,7 +115,7 @@ def _checkpoints_of(path: Path, energy: int | None = None) -> list[Path]:
     gone = None if latest.exists() else missing_checkpoints(path, latest)
     if gone is not None:
         raise ModelError(f"{path}: {gone}")
-    return checkpoints
+    return checkpoints, energies
 
 
 def _damaged_latest(

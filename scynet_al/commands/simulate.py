@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stage",
         choices=sorted(STAGES),
         default="spectrum",
-        help="how far to simulate",
+        help="how far to simulate: spectrum (the default: masses, no chi2), or on to"
+        " the full chain's chi2 (full)",
     )
     parser.add_argument(
         "--backend",
