@@ -269,25 +269,9 @@ def test_campaign_joins_scheduler_and_survives_a_killed_worker(
             killed["keys"] = running
             os.killpg(workers[0].pid, signal.SIGKILL)
 
-    with (
-        CampaignStore.create(
-            tmp_path / "c.h5",
-            config_text=config.text,
-            space=space,
-            energies=[13],
-            analyses={13: ["analytic"]},
-        ) as store,
-        cluster.connect(config.dask, scheduler_address=address) as handle,
-    ):
-        handle.client.wait_for_workers(2, timeout=60)
-        campaign = Campaign(
-            config,
-            store,
-            handle.client,
-            simulator=simulator,
-            surrogates=KnnSurrogates(),
-            on_result=kill_a_busy_worker,
-        )
+    with _campaign_on_scheduler(
+        tmp_path, config, address, simulator, on_result=kill_a_busy_worker
+    ) as (campaign, store, handle):
         summary = campaign.run()
         table = store.table()
 
@@ -309,24 +293,11 @@ def test_stopping_does_not_wait_for_workers_that_are_gone(tmp_path, loopback_sch
     space = config.build_space()
     simulator = AnalyticSimulator.for_space(space, sleep_s=300.0)
 
-    with (
-        CampaignStore.create(
-            tmp_path / "c.h5",
-            config_text=config.text,
-            space=space,
-            energies=[13],
-            analyses={13: ["analytic"]},
-        ) as store,
-        cluster.connect(config.dask, scheduler_address=address) as handle,
+    with _campaign_on_scheduler(tmp_path, config, address, simulator) as (
+        campaign,
+        store,
+        handle,
     ):
-        handle.client.wait_for_workers(2, timeout=60)
-        campaign = Campaign(
-            config,
-            store,
-            handle.client,
-            simulator=simulator,
-            surrogates=KnnSurrogates(),
-        )
         stopper = threading.Thread(
             target=_stop_and_kill_when_busy, args=(campaign, handle.client, workers)
         )
@@ -342,6 +313,28 @@ def test_stopping_does_not_wait_for_workers_that_are_gone(tmp_path, loopback_sch
     assert stopped_after < 120, "waited for jobs whose workers were gone"
     assert set(table["status"]) == {"pending"}
     assert sorted(pending_ids) == sorted(table["id"]) == list(range(8))
+
+
+@contextlib.contextmanager
+def _campaign_on_scheduler(tmp_path, config, address, simulator, **options):
+    """A campaign on the running scheduler at ``address`` once its two workers are
+    there, with its new store and the connection: ``(campaign, store, handle)``."""
+    with (
+        CampaignStore.create(
+            tmp_path / "c.h5",
+            config_text=config.text,
+            space=config.build_space(),
+            energies=[13],
+            analyses={13: ["analytic"]},
+        ) as store,
+        cluster.connect(config.dask, scheduler_address=address) as handle,
+    ):
+        handle.client.wait_for_workers(2, timeout=60)
+        campaign = Campaign(
+            config, store, handle.client, simulator=simulator,
+            surrogates=KnnSurrogates(), **options,
+        )  # fmt: skip
+        yield campaign, store, handle
 
 
 def _stop_and_kill_when_busy(campaign, client, workers, timeout: float = 60) -> None:
