@@ -1568,25 +1568,44 @@ def _acquire_lock(path: Path) -> int:
         raise StoreError(
             f"{path}: cannot create writer lock {lock_path}: {exc}"
         ) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise StoreError(
-            f"{path}: another writer (pid {holder}) has the store open"
-        ) from exc
+    # A status reader holds the lock shared for an instant (writer_pid); a live
+    # writer holds it for the whole run. So a refusal is retried a few times.
+    for attempt in range(_LOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as exc:
+            if attempt + 1 < _LOCK_TRIES:
+                time.sleep(_LOCK_RETRY_S)
+                continue
+            holder = _lock_holder(fd) or "unknown"
+            os.close(fd)
+            raise StoreError(
+                f"{path}: another writer (pid {holder}) has the store open"
+            ) from exc
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+#: Attempts, and seconds between them, at taking the writer lock before a new
+#: writer is refused (see :func:`writer_pid`, which holds it for an instant).
+_LOCK_TRIES = 5
+_LOCK_RETRY_S = 0.05
+
+
+def _lock_holder(fd: int) -> str:
+    """The process id written into a lock file by its writer, as text ("" if none)."""
+    return os.pread(fd, 64, 0).decode(errors="replace").strip()
 
 
 def writer_pid(path: str | os.PathLike) -> int | None:
     """The process id of the campaign writing the store now, or None.
 
     Tells a live writer from a store no one writes by the writer lock, which the
-    kernel drops when its process ends; a reader takes nothing. A pid that cannot
-    be read from the lock file is given as 0.
+    kernel drops when its process ends: the lock is tried shared for an instant,
+    which a writer starting just then waits out. A pid that cannot be read from
+    the lock file is given as 0.
     """
     lock_path = _lock_path(Path(path))
     try:
@@ -1597,7 +1616,7 @@ def writer_pid(path: str | os.PathLike) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
-            text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            text = _lock_holder(fd)
             return int(text) if text.isdigit() else 0
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
