@@ -151,16 +151,17 @@ def cross_fitted_calibration(
     chi2_true, chi2_pred = _matched(chi2_true, chi2_pred)
     std = _matched_std(std, chi2_true)
     halves = [slice(0, None, 2), slice(1, None, 2)]
-    scaled = std.copy()
-    shares: dict[str, float | None] = {}
-    for this, other in (halves, halves[::-1]):
-        factor = sigma_scale(chi2_true[other], chi2_pred[other], std[other])
-        if factor is None:
-            shares = {"within_1sigma": None, "within_2sigma": None}
-            break
-        scaled[this] *= factor
+    # Each half's factor, lent to the other half.
+    lent = [sigma_scale(chi2_true[h], chi2_pred[h], std[h]) for h in halves[::-1]]
+    if None in lent:
+        shares: dict[str, float | None] = {"within_1sigma": None, "within_2sigma": None}
+    else:
+        scaled = std.copy()
+        for half, factor in zip(halves, lent, strict=True):
+            scaled[half] *= factor
+        shares = calibration(chi2_true, chi2_pred, scaled)
     return {
-        **(shares or calibration(chi2_true, chi2_pred, scaled)),
+        **shares,
         "sigma_scale": sigma_scale(chi2_true, chi2_pred, std),
         "raw": calibration(chi2_true, chi2_pred, std),
     }
