@@ -160,16 +160,24 @@ def test_status_says_how_honest_sigma_is(finished_store):
     assert f"{measured:.2f} of validation points within 1 sigma" in line
 
 
-def test_sigma_line_gives_the_factor_and_the_unscaled_shares():
-    status = {
-        "round": 3, "counts": {"ok": 10}, "origins": {}, "refits": [],
+def _status_with_sigma(*, within, sigma_scale, raw, round_, ok):
+    """A status of one energy (13 TeV) with no refit rows, only a sigma entry."""
+    return {
+        "round": round_, "counts": {"ok": ok}, "origins": {}, "refits": [],
         "regions": {"13": {}},
         "sigma": {"13": {
-            "within_1sigma": 0.671, "within_2sigma": 0.93, "sigma_scale": 1.94,
-            "raw": {"within_1sigma": 0.38, "within_2sigma": 0.7},
+            "within_1sigma": within[0], "within_2sigma": within[1],
+            "sigma_scale": sigma_scale,
+            "raw": {"within_1sigma": raw[0], "within_2sigma": raw[1]},
         }},
         "estimated_remaining": None, "estimate": {"reason": "r"},
     }  # fmt: skip
+
+
+def test_sigma_line_gives_the_factor_and_the_unscaled_shares():
+    status = _status_with_sigma(
+        within=(0.671, 0.93), sigma_scale=1.94, raw=(0.38, 0.7), round_=3, ok=10
+    )
     text = format_status(status, recent=0)
     assert (
         "  sigma: 0.67 of validation points within 1 sigma, 0.93 within 2 (Gaussian"
@@ -182,15 +190,9 @@ def test_sigma_line_on_too_few_points_to_measure_the_rescaled_coverage():
     # 28 validation points set a factor, but its coverage is measured on halves
     # that must each set one too: the line gives the plain spread's coverage as
     # such, and the factor, without calling either the rescaled one's.
-    status = {
-        "round": 3, "counts": {"ok": 10}, "origins": {}, "refits": [],
-        "regions": {"13": {}},
-        "sigma": {"13": {
-            "within_1sigma": None, "within_2sigma": None, "sigma_scale": 6.04,
-            "raw": {"within_1sigma": 0.21, "within_2sigma": 0.54},
-        }},
-        "estimated_remaining": None, "estimate": {"reason": "r"},
-    }  # fmt: skip
+    status = _status_with_sigma(
+        within=(None, None), sigma_scale=6.04, raw=(0.21, 0.54), round_=3, ok=10
+    )
     assert (
         "  sigma: the plain ensemble spread covers 0.21 of validation points within 1"
         " sigma, 0.54 within 2 (Gaussian 0.68, 0.95); sigma is that spread x 6.04;"
@@ -325,15 +327,9 @@ def test_a_region_with_too_few_validation_points_is_marked_not_judged(
 
 
 def test_sigma_line_says_when_the_spread_is_not_yet_rescaled():
-    status = {
-        "round": 1, "counts": {"ok": 8}, "origins": {}, "refits": [],
-        "regions": {"13": {}},
-        "sigma": {"13": {
-            "within_1sigma": 0.5, "within_2sigma": 1.0, "sigma_scale": None,
-            "raw": {"within_1sigma": 0.5, "within_2sigma": 1.0},
-        }},
-        "estimated_remaining": None, "estimate": {"reason": "r"},
-    }  # fmt: skip
+    status = _status_with_sigma(
+        within=(0.5, 1.0), sigma_scale=None, raw=(0.5, 1.0), round_=1, ok=8
+    )
     assert (
         "  sigma: 0.50 of validation points within 1 sigma, 1.00 within 2 (Gaussian"
         " 0.68, 0.95); the plain ensemble spread, not yet rescaled (that needs 20"
